@@ -1,0 +1,171 @@
+//! The HTTP side: every request signed by the device key, every error turned into
+//! [`ApiError`] with the server's sentence.
+
+use hush_core::auth::{canonical_request, fresh_nonce};
+use hush_core::identity::SecretKey;
+use hush_proto as proto;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An error talking to the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The server could not be reached.
+    #[error("can't reach the server at {url}: {reason}")]
+    Unreachable {
+        /// Server URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error("the server refused: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Stable code.
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
+    /// The server's answer was not what the API says.
+    #[error("the server sent an answer hush does not understand: {0}")]
+    BadAnswer(String),
+}
+
+impl ApiError {
+    /// The error code, when the server gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A signed HTTP client for one device.
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Who signs a request.
+pub struct Signer<'a> {
+    /// Device id header.
+    pub device_id: &'a str,
+    /// Device key.
+    pub key: &'a SecretKey,
+}
+
+impl Api {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7777`).
+    pub fn new(base: &str) -> Result<Self, ApiError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Unreachable {
+                url: base,
+                reason: "the server address must start with http:// or https://".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        Ok(Api { base, http })
+    }
+
+    /// The server URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Signed headers for a request.
+    pub fn signed_headers(signer: &Signer<'_>, method: &str, path: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        use base64::Engine as _;
+        let ts = hush_core::now_ms();
+        let nonce = fresh_nonce();
+        let sig = signer.key.sign(&canonical_request(method, path, ts, &nonce, body));
+        vec![
+            (proto::HEADER_DEVICE, signer.device_id.to_owned()),
+            (proto::HEADER_TIMESTAMP, ts.to_string()),
+            (proto::HEADER_NONCE, nonce),
+            (proto::HEADER_SIGNATURE, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)),
+        ]
+    }
+
+    async fn send(
+        &self,
+        signer: Option<&Signer<'_>>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, ApiError> {
+        let body = body.unwrap_or_default();
+        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        if let Some(s) = signer {
+            for (k, v) in Self::signed_headers(s, method.as_str(), path, &body) {
+                req = req.header(k, v);
+            }
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let resp = req.send().await.map_err(|e| ApiError::Unreachable {
+            url: self.base.clone(),
+            reason: root_cause(&e),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<proto::ErrorBody>(&text) {
+            Ok(e) => Err(ApiError::Refused { status, code: e.error, message: e.message }),
+            Err(_) => Err(ApiError::Refused {
+                status,
+                code: "unknown".into(),
+                message: format!("HTTP {status}"),
+            }),
+        }
+    }
+
+    /// A signed JSON request with a JSON answer.
+    pub async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        signer: Option<&Signer<'_>>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, ApiError> {
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+        let resp = self.send(signer, method, path, bytes).await?;
+        resp.json::<R>().await.map_err(|e| ApiError::BadAnswer(e.to_string()))
+    }
+
+    /// A signed request whose answer has no body.
+    pub async fn call_empty<B: Serialize>(
+        &self,
+        signer: Option<&Signer<'_>>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ApiError> {
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
+        self.send(signer, method, path, bytes).await.map(|_| ())
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

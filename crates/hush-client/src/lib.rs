@@ -1,0 +1,946 @@
+//! hush-client: the client library the CLI (and the web UI) call.
+//!
+//! A [`Client`] is one device of one user, opened from its hush home with the passphrase.
+//! It registers, creates conversations, sends and receives, and keeps its state sealed on
+//! disk. It trusts the server for nothing but delivery: every KeyPackage, Welcome and
+//! commit is checked (`hush_core::mls`) and every identity key is compared with the one
+//! pinned for that user before it is used.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hush_client::ClientError> {
+//! let home = std::path::Path::new("/tmp/alice");
+//! let mut alice = hush_client::Client::register(home, "http://127.0.0.1:7777", "alice", b"passphrase").await?;
+//! alice.send("bob", "hello").await?;
+//! for m in alice.sync_and_take_unread().await? {
+//!     println!("{}: {}", m.sender, m.text);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod state;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use hush_core::identity::{CertificateBody, DeviceCertificate, PublicKey, SecretKey, new_device_id};
+use hush_core::message::{MAX_TEXT_BYTES, Payload};
+use hush_core::mls::{self, Conversation, Device, HushProvider, Incoming, MlsError, PendingJoin};
+use hush_core::sealed::SealKey;
+use hush_proto::{self as proto, B64};
+use reqwest::Method;
+use sha2::{Digest, Sha256};
+
+pub use api::ApiError;
+use api::{Api, Signer};
+pub use state::{ConversationMeta, Received};
+use state::{Contact, Home, SecretBytes, State};
+
+/// How many single-use KeyPackages a device keeps on the server.
+const KEY_PACKAGE_BATCH: usize = 20;
+/// How often a change that lost the race for an epoch is retried.
+const COMMIT_RETRIES: usize = 8;
+
+/// Everything that can go wrong, each as one sentence a person can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No account in this home.
+    #[error("no hush account in {0}; run `hush register` first")]
+    NoAccount(String),
+    /// Registering over an existing account.
+    #[error("{0} already holds an account; use another --home")]
+    AccountExists(String),
+    /// The passphrase does not open the local state.
+    #[error("wrong passphrase (or the local state was changed)")]
+    WrongPassphrase,
+    /// The home directory can't be used.
+    #[error("{0}")]
+    Home(String),
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// A contact's identity key differs from the pinned one.
+    #[error("{user}'s identity key changed since you first saw it (was {old}, now {new}); nothing is sent to {user} until you check with them and run `hush trust {user}`")]
+    KeyChanged {
+        /// The user.
+        user: String,
+        /// Old fingerprint.
+        old: String,
+        /// New fingerprint.
+        new: String,
+    },
+    /// A certificate or KeyPackage that does not chain to the user's identity key.
+    #[error("refused {user}'s device: {reason}")]
+    BadDevice {
+        /// The user.
+        user: String,
+        /// Why.
+        reason: String,
+    },
+    /// Input the user can fix.
+    #[error("{0}")]
+    Usage(String),
+    /// MLS refused something.
+    #[error(transparent)]
+    Mls(#[from] MlsError),
+    /// A bug or local failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The result of a sync.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// Inbox items processed.
+    pub processed: usize,
+}
+
+/// One device of one user.
+pub struct Client {
+    home: Home,
+    key: SealKey,
+    state: State,
+    provider: HushProvider,
+    identity: SecretKey,
+    device_key: SecretKey,
+    certificate: DeviceCertificate,
+    api: Api,
+}
+
+/// A member of a conversation as this device's MLS state shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberView {
+    /// Username.
+    pub username: String,
+    /// Device id.
+    pub device_id: String,
+    /// Identity key fingerprint.
+    pub fingerprint: String,
+}
+
+impl Client {
+    /// Creates an account: identity key, first device, KeyPackages, registration.
+    pub async fn register(home_dir: &Path, server: &str, username: &str, passphrase: &[u8]) -> Result<Client, ClientError> {
+        hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
+        if passphrase.is_empty() {
+            return Err(ClientError::Usage("the passphrase may not be empty".into()));
+        }
+        let home = Home::lock(home_dir)?;
+        if home.has_state() {
+            return Err(ClientError::AccountExists(home_dir.display().to_string()));
+        }
+        let api = Api::new(server)?;
+        let identity = SecretKey::generate();
+        let device_key = SecretKey::generate();
+        let device_id = new_device_id();
+        let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
+        let provider = HushProvider::new()?;
+        let (kps, last) = mls::key_packages(&provider, &Device { key: &device_key, certificate: &certificate }, KEY_PACKAGE_BATCH)?;
+        let req = proto::RegisterRequest {
+            username: username.to_owned(),
+            identity_key: B64(identity.public().0.to_vec()),
+            device: proto::DeviceUpload {
+                certificate: B64(certificate.encode()),
+                key_packages: kps.into_iter().map(B64).collect(),
+                last_resort: B64(last),
+            },
+        };
+        let signer = Signer { device_id: &device_id, key: &device_key };
+        let _: proto::RegisteredDevice = api
+            .call(Some(&signer), Method::POST, "/v1/register", Some(&req))
+            .await
+            .map_err(|e| match e.code() {
+                Some(proto::codes::USERNAME_TAKEN) => ClientError::Usage(format!("the username {username} is taken on this server")),
+                _ => ClientError::Api(e),
+            })?;
+        let mut contacts = std::collections::BTreeMap::new();
+        contacts.insert(
+            username.to_owned(),
+            Contact { identity_key: identity.public(), pinned_at: hush_core::now_ms(), changed_key: None },
+        );
+        let state = State {
+            version: 1,
+            server: api.base().to_owned(),
+            username: username.to_owned(),
+            device_id,
+            identity_secret: SecretBytes(zeroize::Zeroizing::new(identity.to_bytes().to_vec())),
+            device_secret: SecretBytes(zeroize::Zeroizing::new(device_key.to_bytes().to_vec())),
+            certificate: certificate.encode(),
+            contacts,
+            conversations: Default::default(),
+            unread: Vec::new(),
+            seen: Default::default(),
+            pending_device_checks: Default::default(),
+            mls: SecretBytes::default(),
+        };
+        let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let mut client = Client { home, key, state, provider, identity, device_key, certificate, api };
+        client.save()?;
+        Ok(client)
+    }
+
+    /// Opens the account in a home directory.
+    pub fn open(home_dir: &Path, passphrase: &[u8]) -> Result<Client, ClientError> {
+        let home = Home::lock(home_dir)?;
+        if !home.has_state() {
+            return Err(ClientError::NoAccount(home_dir.display().to_string()));
+        }
+        let (state, key) = home.load(passphrase)?;
+        let provider = if state.mls.0.is_empty() {
+            HushProvider::new()?
+        } else {
+            HushProvider::import_state(&state.mls.0)?
+        };
+        let identity = SecretKey::from_bytes(&state.identity_secret.0).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let device_key = SecretKey::from_bytes(&state.device_secret.0).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let certificate = DeviceCertificate::decode_and_verify(&state.certificate).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let api = Api::new(&state.server)?;
+        Ok(Client { home, key, state, provider, identity, device_key, certificate, api })
+    }
+
+    /// Seals the state to disk.
+    fn save(&mut self) -> Result<(), ClientError> {
+        self.state.mls = SecretBytes(self.provider.export_state()?);
+        self.home.save(&self.state, &self.key)
+    }
+
+    fn signer(&self) -> Signer<'_> {
+        Signer { device_id: &self.state.device_id, key: &self.device_key }
+    }
+
+    fn device(&self) -> Device<'_> {
+        Device { key: &self.device_key, certificate: &self.certificate }
+    }
+
+    /// Our username.
+    pub fn username(&self) -> &str {
+        &self.state.username
+    }
+
+    /// Our device id.
+    pub fn device_id(&self) -> &str {
+        &self.state.device_id
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.state.server
+    }
+
+    /// Our identity key's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.identity.public().fingerprint()
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        self.home.dir()
+    }
+
+    /// Signed headers for a websocket upgrade on `path`.
+    pub fn signed_headers(&self, method: &str, path: &str) -> Vec<(&'static str, String)> {
+        Api::signed_headers(&self.signer(), method, path, b"")
+    }
+
+    // ---------------------------------------------------------------- trust
+
+    /// Checks a certificate's identity key against the pin for its user; pins on first use.
+    fn check_trust(&mut self, cert: &CertificateBody) -> Result<(), ClientError> {
+        match self.state.contacts.get_mut(&cert.username) {
+            None => {
+                self.state.contacts.insert(
+                    cert.username.clone(),
+                    Contact { identity_key: cert.identity_key, pinned_at: hush_core::now_ms(), changed_key: None },
+                );
+                Ok(())
+            }
+            Some(c) if c.identity_key.ct_eq(&cert.identity_key) => Ok(()),
+            Some(c) => {
+                let old = c.identity_key.fingerprint();
+                c.changed_key = Some(cert.identity_key);
+                Err(ClientError::KeyChanged { user: cert.username.clone(), old, new: cert.identity_key.fingerprint() })
+            }
+        }
+    }
+
+    fn ensure_sendable(&self, user: &str) -> Result<(), ClientError> {
+        if let Some(c) = self.state.contacts.get(user)
+            && let Some(new) = c.changed_key
+        {
+            return Err(ClientError::KeyChanged {
+                user: user.to_owned(),
+                old: c.identity_key.fingerprint(),
+                new: new.fingerprint(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Accepts a contact's changed identity key after the user checked it out of band.
+    pub fn trust(&mut self, user: &str) -> Result<String, ClientError> {
+        let c = self
+            .state
+            .contacts
+            .get_mut(user)
+            .ok_or_else(|| ClientError::Usage(format!("you have no contact named {user}")))?;
+        let Some(new) = c.changed_key.take() else {
+            return Ok(format!("{user}'s identity key has not changed ({})", c.identity_key.fingerprint()));
+        };
+        c.identity_key = new;
+        c.pinned_at = hush_core::now_ms();
+        self.save()?;
+        Ok(format!("{user}'s new identity key {} is now trusted", new.fingerprint()))
+    }
+
+    /// Looks a user up in the directory and checks their identity key and every device
+    /// certificate. Returns the verified device ids.
+    async fn lookup_user(&mut self, user: &str) -> Result<Vec<String>, ClientError> {
+        hush_core::username::validate(user).map_err(|e| ClientError::Usage(format!("{user}: {e}")))?;
+        let rec: proto::UserRecord = self
+            .api
+            .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/users/{user}"), None)
+            .await
+            .map_err(|e| match e.code() {
+                Some(proto::codes::NOT_FOUND) => ClientError::Usage(format!("there is no user named {user} on this server")),
+                _ => ClientError::Api(e),
+            })?;
+        let ik = PublicKey::from_slice(&rec.identity_key.0)
+            .map_err(|_| ClientError::BadDevice { user: user.into(), reason: "the directory's identity key is malformed".into() })?;
+        let mut devices = Vec::new();
+        for d in &rec.devices {
+            let cert = DeviceCertificate::decode_and_verify(&d.certificate.0)
+                .map_err(|e| ClientError::BadDevice { user: user.into(), reason: e.to_string() })?;
+            let body = cert.body();
+            if body.username != user || !body.identity_key.ct_eq(&ik) || body.device_id != d.device_id {
+                return Err(ClientError::BadDevice { user: user.into(), reason: "a device certificate does not match the directory".into() });
+            }
+            devices.push(d.device_id.clone());
+        }
+        self.check_trust(&CertificateBody {
+            username: user.into(),
+            device_id: String::new(),
+            device_key: ik,
+            identity_key: ik,
+            issued_at: 0,
+        })?;
+        Ok(devices)
+    }
+
+    /// Claims one KeyPackage per device of `user` and checks each against the pinned key.
+    async fn claim(&mut self, user: &str) -> Result<Vec<mls::CheckedKeyPackage>, ClientError> {
+        self.ensure_sendable(user)?;
+        let resp: proto::ClaimResponse = self
+            .api
+            .call::<(), _>(Some(&self.signer()), Method::POST, &format!("/v1/users/{user}/claim"), None)
+            .await
+            .map_err(|e| match e.code() {
+                Some(proto::codes::NOT_FOUND) => ClientError::Usage(format!("there is no user named {user} on this server")),
+                _ => ClientError::Api(e),
+            })?;
+        let mut out = Vec::new();
+        for c in resp.key_packages {
+            let checked = mls::check_key_package(&c.key_package.0)
+                .map_err(|e| ClientError::BadDevice { user: user.into(), reason: e.to_string() })?;
+            if checked.certificate.username != user || checked.certificate.device_id != c.device_id {
+                return Err(ClientError::BadDevice {
+                    user: user.into(),
+                    reason: "the server handed out a KeyPackage for another device".into(),
+                });
+            }
+            self.check_trust(&checked.certificate).map_err(|e| match e {
+                ClientError::KeyChanged { .. } => ClientError::BadDevice {
+                    user: user.into(),
+                    reason: format!("its KeyPackage does not chain to {user}'s identity key ({e})"),
+                },
+                e => e,
+            })?;
+            out.push(checked);
+        }
+        if out.is_empty() {
+            return Err(ClientError::Usage(format!("{user} has no devices that can be reached")));
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- conversations
+
+    /// The conversations this device knows.
+    pub fn conversations(&self) -> Vec<(ConversationMeta, Vec<MemberView>)> {
+        self.state
+            .conversations
+            .values()
+            .map(|m| (m.clone(), self.members_of(&m.id).unwrap_or_default()))
+            .collect()
+    }
+
+    fn members_of(&self, id_hex: &str) -> Result<Vec<MemberView>, ClientError> {
+        let id = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let conv = Conversation::load(&self.provider, &id)?
+            .ok_or_else(|| ClientError::Internal("conversation state missing".into()))?;
+        Ok(conv
+            .members()
+            .into_iter()
+            .filter_map(|m| m.certificate.ok())
+            .map(|c| MemberView { fingerprint: c.identity_key.fingerprint(), username: c.username, device_id: c.device_id })
+            .collect())
+    }
+
+    /// Members of a conversation named by the user.
+    pub fn members(&self, target: &str) -> Result<Vec<MemberView>, ClientError> {
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        self.members_of(&id)
+    }
+
+    fn display_name(&self, meta: &ConversationMeta) -> String {
+        if meta.direct || meta.name.is_empty() {
+            let others: BTreeSet<String> = self
+                .members_of(&meta.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m.username)
+                .filter(|u| u != &self.state.username)
+                .collect();
+            if others.is_empty() {
+                return if meta.name.is_empty() { meta.id[..8].to_owned() } else { meta.name.clone() };
+            }
+            return others.into_iter().collect::<Vec<_>>().join(",");
+        }
+        meta.name.clone()
+    }
+
+    /// Finds a conversation by name, id prefix, or the other user of a 1:1 conversation.
+    fn resolve(&self, target: &str) -> Result<Option<String>, ClientError> {
+        let active = || self.state.conversations.values().filter(|m| m.active);
+        let by_name: Vec<_> = active().filter(|m| !m.direct && m.name == target).collect();
+        if by_name.len() > 1 {
+            return Err(ClientError::Usage(format!("several conversations are named {target}; use its id from `hush conversation list`")));
+        }
+        if let Some(m) = by_name.first() {
+            return Ok(Some(m.id.clone()));
+        }
+        if target.len() >= 6 && target.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let by_id: Vec<_> = active().filter(|m| m.id.starts_with(&target.to_ascii_lowercase())).collect();
+            if by_id.len() == 1 {
+                return Ok(Some(by_id[0].id.clone()));
+            }
+        }
+        // A one-to-one conversation with that user: the most recently joined.
+        let mut direct: Vec<_> = active()
+            .filter(|m| m.direct)
+            .filter(|m| {
+                let members = self.members_of(&m.id).unwrap_or_default();
+                members.iter().any(|x| x.username == target) && members.iter().all(|x| x.username == target || x.username == self.state.username)
+            })
+            .collect();
+        direct.sort_by_key(|m| m.joined_at);
+        Ok(direct.last().map(|m| m.id.clone()))
+    }
+
+    /// Creates a group conversation with these users (all their devices, and ours).
+    pub async fn create_conversation(&mut self, name: &str, with: &[String]) -> Result<String, ClientError> {
+        if name.trim().is_empty() || name.len() > 64 {
+            return Err(ClientError::Usage("a conversation name has 1 to 64 characters".into()));
+        }
+        if with.is_empty() {
+            return Err(ClientError::Usage("name at least one other user with --with".into()));
+        }
+        if self.state.conversations.values().any(|m| m.active && !m.direct && m.name == name) {
+            return Err(ClientError::Usage(format!("you already have a conversation named {name}")));
+        }
+        self.sync().await?;
+        self.new_conversation(name, false, with).await
+    }
+
+    async fn new_conversation(&mut self, name: &str, direct: bool, with: &[String]) -> Result<String, ClientError> {
+        for u in with {
+            if u == &self.state.username {
+                return Err(ClientError::Usage("you are in every conversation you create; name the others".into()));
+            }
+            self.ensure_sendable(u)?;
+            self.lookup_user(u).await?;
+        }
+        let conv = Conversation::create(&self.provider, &self.device())?;
+        let id = conv.id();
+        let id_hex = hex::encode(&id);
+        self.api
+            .call_empty(Some(&self.signer()), Method::POST, "/v1/groups", Some(&proto::CreateGroupRequest { group_id: B64(id) }))
+            .await?;
+        self.state.conversations.insert(
+            id_hex.clone(),
+            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true },
+        );
+        self.save()?;
+        let mut users: Vec<String> = with.to_vec();
+        users.push(self.state.username.clone());
+        self.add_users(&id_hex, &users).await?;
+        Ok(id_hex)
+    }
+
+    /// Adds users (all their devices) to a conversation.
+    pub async fn add_to(&mut self, target: &str, users: &[String]) -> Result<(), ClientError> {
+        self.sync().await?;
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        for u in users {
+            self.ensure_sendable(u)?;
+            self.lookup_user(u).await?;
+        }
+        self.add_users(&id, users).await
+    }
+
+    /// Adds every device of `users` not yet in the conversation; retries when another
+    /// change wins the epoch; then tells new members the conversation's name.
+    async fn add_users(&mut self, id_hex: &str, users: &[String]) -> Result<(), ClientError> {
+        let users = users.to_vec();
+        let changed = self
+            .commit_with_retry(id_hex, move |c, present| {
+                let users = users.clone();
+                Box::pin(async move {
+                    let mut kps = Vec::new();
+                    let mut added = Vec::new();
+                    for u in &users {
+                        let devices = c.lookup_user(u).await?;
+                        if devices.iter().all(|d| present.contains(d)) {
+                            continue;
+                        }
+                        for kp in c.claim(u).await? {
+                            if !present.contains(&kp.certificate.device_id) && kp.certificate.device_id != c.state.device_id {
+                                added.push(kp.certificate.device_id.clone());
+                                kps.push(kp.key_package);
+                            }
+                        }
+                    }
+                    Ok((kps, added, Vec::new()))
+                })
+            })
+            .await?;
+        if changed {
+            self.send_meta(id_hex).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_meta(&mut self, id_hex: &str) -> Result<(), ClientError> {
+        let meta = self
+            .state
+            .conversations
+            .get(id_hex)
+            .cloned()
+            .ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
+        let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct };
+        self.send_payload(id_hex, &payload).await
+    }
+
+    /// Removes users (all their devices) from a conversation.
+    pub async fn remove_from(&mut self, target: &str, users: &[String]) -> Result<(), ClientError> {
+        self.sync().await?;
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        let members = self.members_of(&id)?;
+        for u in users {
+            if !members.iter().any(|m| &m.username == u) {
+                return Err(ClientError::Usage(format!("{u} is not in this conversation")));
+            }
+            if u == &self.state.username {
+                return Err(ClientError::Usage("to remove yourself, use `hush conversation leave`".into()));
+            }
+        }
+        let users = users.to_vec();
+        let id2 = id.clone();
+        self.commit_with_retry(&id, move |c, _present| {
+            let users = users.clone();
+            let id2 = id2.clone();
+            Box::pin(async move {
+                let ids: Vec<String> = c
+                    .members_of(&id2)?
+                    .into_iter()
+                    .filter(|m| users.contains(&m.username))
+                    .map(|m| m.device_id)
+                    .collect();
+                Ok((Vec::new(), Vec::new(), ids))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Leaves a conversation: a proposal that the next member to commit carries out.
+    pub async fn leave(&mut self, target: &str) -> Result<(), ClientError> {
+        self.sync().await?;
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        let gid = hex::decode(&id).map_err(|e| ClientError::Internal(e.to_string()))?;
+        for _ in 0..COMMIT_RETRIES {
+            let mut conv = self.load_conv(&gid)?;
+            let proposal = conv.leave(&self.provider, &self.device())?;
+            match self.post_message(&gid, proposal).await {
+                Ok(()) => {
+                    if let Some(m) = self.state.conversations.get_mut(&id) {
+                        m.active = false;
+                    }
+                    self.save()?;
+                    return Ok(());
+                }
+                Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                    self.sync().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::Usage("the conversation keeps changing; try again".into()))
+    }
+
+    fn load_conv(&self, gid: &[u8]) -> Result<Conversation, ClientError> {
+        Conversation::load(&self.provider, gid)?.ok_or_else(|| ClientError::Internal("conversation state missing".into()))
+    }
+
+    /// Runs a membership change until it lands: build the commit from the current state,
+    /// post it; if another commit won the epoch, drop ours, catch up, and build again.
+    /// Returns whether a commit was made.
+    async fn commit_with_retry<F>(&mut self, id_hex: &str, mut plan: F) -> Result<bool, ClientError>
+    where
+        F: for<'a> FnMut(
+            &'a mut Client,
+            BTreeSet<String>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(Vec<mls::KeyPackage>, Vec<String>, Vec<String>), ClientError>> + 'a>,
+        >,
+    {
+        let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
+        for _ in 0..COMMIT_RETRIES {
+            let present: BTreeSet<String> = self.members_of(id_hex)?.into_iter().map(|m| m.device_id).collect();
+            let (kps, added, removed) = plan(self, present).await?;
+            let mut conv = self.load_conv(&gid)?;
+            if kps.is_empty() && removed.is_empty() && !conv.has_pending_proposals() {
+                return Ok(false);
+            }
+            let out = conv.change_members(&self.provider, &self.device(), kps, &removed)?;
+            let req = proto::CommitRequest {
+                commit: B64(out.commit),
+                welcome: out.welcome.map(B64),
+                added_devices: added,
+                removed_devices: out.removed_devices,
+            };
+            let path = format!("/v1/groups/{id_hex}/commit");
+            match self.api.call::<_, proto::Accepted>(Some(&self.signer()), Method::POST, &path, Some(&req)).await {
+                Ok(_) => {
+                    conv.confirm_commit(&self.provider)?;
+                    self.save()?;
+                    return Ok(true);
+                }
+                Err(e) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                    conv.abandon_commit(&self.provider)?;
+                    self.save()?;
+                    self.sync().await?;
+                }
+                Err(e) => {
+                    conv.abandon_commit(&self.provider)?;
+                    self.save()?;
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(ClientError::Usage("the conversation keeps changing; try again".into()))
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /// Sends a text to a conversation (by name or id) or to a user (their 1:1
+    /// conversation, created on first use).
+    pub async fn send(&mut self, target: &str, text: &str) -> Result<(), ClientError> {
+        self.send_many(target, &[text.to_owned()]).await
+    }
+
+    /// Sends several texts in order.
+    pub async fn send_many(&mut self, target: &str, texts: &[String]) -> Result<(), ClientError> {
+        for t in texts {
+            if t.len() > MAX_TEXT_BYTES {
+                return Err(ClientError::Usage(format!("a message has at most {MAX_TEXT_BYTES} bytes")));
+            }
+        }
+        self.sync().await?;
+        let id = match self.resolve(target)? {
+            Some(id) => id,
+            None => {
+                if hush_core::username::validate(target).is_err() {
+                    return Err(ClientError::Usage(format!("no conversation or user named {target}")));
+                }
+                if target == self.state.username {
+                    return Err(ClientError::Usage("to talk to your other devices, create a conversation".into()));
+                }
+                self.new_conversation("", true, &[target.to_owned()]).await?
+            }
+        };
+        for m in self.members_of(&id)? {
+            self.ensure_sendable(&m.username)?;
+        }
+        for t in texts {
+            self.send_payload(&id, &Payload::text(t)).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_payload(&mut self, id_hex: &str, payload: &Payload) -> Result<(), ClientError> {
+        let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let plain = payload.encode();
+        for _ in 0..COMMIT_RETRIES {
+            let mut conv = self.load_conv(&gid)?;
+            if !conv.is_active() {
+                return Err(ClientError::Usage("you are no longer a member of this conversation".into()));
+            }
+            let ct = conv.encrypt(&self.provider, &self.device(), &plain, b"")?;
+            self.save()?;
+            match self.post_message(&gid, ct).await {
+                Ok(()) => return Ok(()),
+                Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                    self.sync().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::Usage("the conversation keeps changing; try again".into()))
+    }
+
+    async fn post_message(&mut self, gid: &[u8], message: Vec<u8>) -> Result<(), ClientError> {
+        let path = format!("/v1/groups/{}/messages", hex::encode(gid));
+        let _: proto::Accepted = self
+            .api
+            .call(Some(&self.signer()), Method::POST, &path, Some(&proto::MessageRequest { message: B64(message) }))
+            .await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- receiving
+
+    /// Fetches and processes the inbox; returns and clears what was not yet read.
+    pub async fn sync_and_take_unread(&mut self) -> Result<Vec<Received>, ClientError> {
+        self.sync().await?;
+        let out = std::mem::take(&mut self.state.unread);
+        self.save()?;
+        Ok(out)
+    }
+
+    /// Fetches the inbox, processes every item, saves, then acknowledges. Then adds new
+    /// devices of our contacts to shared conversations, and commits pending leaves.
+    pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
+        let mut report = SyncReport::default();
+        loop {
+            let resp: proto::InboxResponse = self
+                .api
+                .call::<(), _>(Some(&self.signer()), Method::GET, "/v1/inbox?limit=200", None)
+                .await?;
+            if resp.items.is_empty() {
+                break;
+            }
+            let ids: Vec<i64> = resp.items.iter().map(|i| i.id).collect();
+            for item in resp.items {
+                self.process_item(item);
+                report.processed += 1;
+            }
+            // Saved before acknowledging: a crash in between means redelivery, which the
+            // fingerprints de-duplicate; never a lost message.
+            self.save()?;
+            self.api
+                .call_empty(Some(&self.signer()), Method::POST, "/v1/inbox/ack", Some(&proto::AckRequest { ids }))
+                .await?;
+        }
+        self.after_sync().await?;
+        Ok(report)
+    }
+
+    fn warn(&mut self, conversation_id: &str, text: String) {
+        let conversation = self
+            .state
+            .conversations
+            .get(conversation_id)
+            .map(|m| self.display_name(m))
+            .unwrap_or_default();
+        self.state.unread.push(Received {
+            conversation_id: conversation_id.to_owned(),
+            conversation,
+            sender: String::new(),
+            sender_device: String::new(),
+            kind: "warning".into(),
+            text,
+            sent_at: hush_core::now_ms(),
+            received_at: hush_core::now_ms(),
+        });
+    }
+
+    fn event(&mut self, conversation_id: &str, text: String, at: i64) {
+        let conversation = self
+            .state
+            .conversations
+            .get(conversation_id)
+            .map(|m| self.display_name(m))
+            .unwrap_or_default();
+        self.state.unread.push(Received {
+            conversation_id: conversation_id.to_owned(),
+            conversation,
+            sender: String::new(),
+            sender_device: String::new(),
+            kind: "event".into(),
+            text,
+            sent_at: at,
+            received_at: at,
+        });
+    }
+
+    fn process_item(&mut self, item: proto::InboxItem) {
+        let fingerprint = hex::encode(Sha256::digest(&item.payload.0));
+        let gid_hex = item.group_id.as_ref().map(|g| hex::encode(&g.0)).unwrap_or_default();
+        match item.kind {
+            proto::InboxKind::DeviceAdded => {
+                if let Ok(user) = String::from_utf8(item.payload.0)
+                    && hush_core::username::validate(&user).is_ok()
+                {
+                    self.state.pending_device_checks.insert(user);
+                }
+            }
+            proto::InboxKind::Welcome => {
+                if !self.state.first_time(&fingerprint) {
+                    return;
+                }
+                if let Err(e) = self.join(&item.payload.0, item.received_at) {
+                    self.warn(&gid_hex, format!("refused an invitation to a conversation: {e}"));
+                }
+            }
+            proto::InboxKind::Message => {
+                if !self.state.first_time(&fingerprint) {
+                    // The same ciphertext again: a redelivery or a replay. Shown once.
+                    return;
+                }
+                if let Err(e) = self.process_group_message(&gid_hex, &item.payload.0, item.received_at) {
+                    self.warn(&gid_hex, format!("a message was refused and not shown: {e}"));
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, welcome: &[u8], at: i64) -> Result<(), ClientError> {
+        let pending = PendingJoin::new(&self.provider, welcome)?;
+        for m in pending.members.clone() {
+            self.check_trust(&m)?;
+        }
+        let inviter = pending.inviter.username.clone();
+        let conv = pending.accept(&self.provider)?;
+        let id_hex = hex::encode(conv.id());
+        self.state.conversations.insert(
+            id_hex.clone(),
+            ConversationMeta { id: id_hex.clone(), name: String::new(), direct: false, joined_at: at, active: true },
+        );
+        self.event(&id_hex, format!("{inviter} added you"), at);
+        Ok(())
+    }
+
+    fn process_group_message(&mut self, gid_hex: &str, bytes: &[u8], at: i64) -> Result<(), ClientError> {
+        let gid = hex::decode(gid_hex).map_err(|_| ClientError::Usage("message without a conversation".into()))?;
+        let Some(mut conv) = Conversation::load(&self.provider, &gid)? else {
+            return Err(ClientError::Usage("a message for a conversation this device is not in".into()));
+        };
+        if !conv.is_active() {
+            return Ok(());
+        }
+        match conv.process(&self.provider, bytes)? {
+            Incoming::Application { sender, plaintext } => {
+                self.check_trust(&sender)?;
+                let payload = Payload::decode(&plaintext).map_err(|e| ClientError::Usage(format!("undecodable payload: {e}")))?;
+                if !self.state.first_time(&format!("id:{}", payload.id())) {
+                    return Ok(());
+                }
+                match payload {
+                    Payload::Text { sent_at, text, .. } => {
+                        let conversation = self
+                            .state
+                            .conversations
+                            .get(gid_hex)
+                            .map(|m| self.display_name(m))
+                            .unwrap_or_default();
+                        self.state.unread.push(Received {
+                            conversation_id: gid_hex.to_owned(),
+                            conversation,
+                            sender: sender.username,
+                            sender_device: sender.device_id,
+                            kind: "text".into(),
+                            text,
+                            sent_at,
+                            received_at: at,
+                        });
+                    }
+                    Payload::Meta { name, direct, .. } => {
+                        if let Some(m) = self.state.conversations.get_mut(gid_hex) {
+                            m.name = name;
+                            m.direct = direct;
+                        }
+                    }
+                }
+            }
+            Incoming::LeaveProposal { sender } => {
+                self.event(gid_hex, format!("{} is leaving", sender.username), at);
+            }
+            Incoming::Commit(pending) => {
+                self.check_trust(&pending.committer)?;
+                for leaf in &pending.new_leaves {
+                    if let Err(e) = self.check_trust(leaf) {
+                        return Err(ClientError::BadDevice {
+                            user: leaf.username.clone(),
+                            reason: format!("{} tried to add a device that does not chain to the pinned identity key: {e}", pending.committer.username),
+                        });
+                    }
+                }
+                let committer = pending.committer.username.clone();
+                let removes_me = pending.removes_me;
+                let added: BTreeSet<String> = pending.new_leaves.iter().map(|c| c.username.clone()).collect();
+                let removed: BTreeSet<String> = pending.removed.iter().map(|c| c.username.clone()).collect();
+                let before: BTreeSet<String> = conv.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect();
+                conv.merge(&self.provider, *pending)?;
+                if removes_me {
+                    if let Some(m) = self.state.conversations.get_mut(gid_hex) {
+                        m.active = false;
+                    }
+                    self.event(gid_hex, format!("{committer} removed you"), at);
+                    return Ok(());
+                }
+                let after: BTreeSet<String> = conv.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect();
+                for u in after.difference(&before).filter(|u| added.contains(*u)) {
+                    self.event(gid_hex, format!("{committer} added {u}"), at);
+                }
+                for u in before.difference(&after).filter(|u| removed.contains(*u)) {
+                    self.event(gid_hex, format!("{u} left or was removed by {committer}"), at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn after_sync(&mut self) -> Result<(), ClientError> {
+        // New devices of people we share conversations with (ourselves included).
+        let users: Vec<String> = std::mem::take(&mut self.state.pending_device_checks).into_iter().collect();
+        for user in users {
+            let ids: Vec<String> = self
+                .state
+                .conversations
+                .values()
+                .filter(|m| m.active)
+                .map(|m| m.id.clone())
+                .collect();
+            for id in ids {
+                let members = self.members_of(&id)?;
+                if !members.iter().any(|m| m.username == user) {
+                    continue;
+                }
+                if let Err(e) = Box::pin(self.add_users(&id, std::slice::from_ref(&user))).await {
+                    self.warn(&id, format!("could not add {user}'s new device: {e}"));
+                }
+            }
+        }
+        // Leaves proposed by members: whoever syncs first commits them.
+        let ids: Vec<String> = self.state.conversations.values().filter(|m| m.active).map(|m| m.id.clone()).collect();
+        for id in ids {
+            let gid = hex::decode(&id).map_err(|e| ClientError::Internal(e.to_string()))?;
+            if self.load_conv(&gid)?.has_pending_proposals() {
+                Box::pin(self.commit_with_retry(&id, |_c, _p| Box::pin(async { Ok((Vec::new(), Vec::new(), Vec::new())) }))).await?;
+            }
+        }
+        self.save()
+    }
+}
+

@@ -1,0 +1,239 @@
+//! The device's local state, sealed at rest in the hush home.
+//!
+//! One file, `HOME/state.hush`, holds everything: keys, contacts and their pinned identity
+//! keys, conversations, unread messages and the MLS state. It is sealed with a key derived
+//! from the passphrase (`hush_core::sealed`) and replaced atomically (write a temporary
+//! file, fsync, rename, fsync the directory), so a crash leaves either the old or the new
+//! state, never half of one. `HOME/lock` serializes hush processes using the same home.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use hush_core::identity::PublicKey;
+use hush_core::sealed::{SealError, SealKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::ClientError;
+
+const STATE_FILE: &str = "state.hush";
+const LOCK_FILE: &str = "lock";
+/// How many delivered message fingerprints are remembered for de-duplication.
+const SEEN_LIMIT: usize = 20_000;
+
+/// Secret bytes inside the sealed state; never printed.
+/// Serialized as base64 only inside the sealed state.
+#[derive(Clone, Default)]
+pub struct SecretBytes(pub Zeroizing<Vec<u8>>);
+
+impl Serialize for SecretBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_slice()));
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = Zeroizing::new(String::deserialize(d)?);
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(|v| SecretBytes(Zeroizing::new(v)))
+            .map_err(|_| serde::de::Error::custom("invalid secret encoding"))
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBytes(***)")
+    }
+}
+
+/// What we know of another user (or ourselves).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contact {
+    /// The identity key pinned on first use.
+    pub identity_key: PublicKey,
+    /// When it was pinned, unix ms.
+    pub pinned_at: i64,
+    /// A different identity key the server or a group presented; blocks sending until
+    /// the user accepts it with `hush trust`.
+    pub changed_key: Option<PublicKey>,
+}
+
+/// One conversation as this device knows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversationMeta {
+    /// Group id, hex.
+    pub id: String,
+    /// The name (empty for one-to-one until metadata arrives).
+    pub name: String,
+    /// Whether it is a one-to-one conversation.
+    pub direct: bool,
+    /// When this device joined, unix ms.
+    pub joined_at: i64,
+    /// False once this device left or was removed.
+    pub active: bool,
+}
+
+/// A message or event waiting to be read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Received {
+    /// Conversation id, hex.
+    pub conversation_id: String,
+    /// Conversation display name.
+    pub conversation: String,
+    /// Sender username ("" for events from hush itself).
+    pub sender: String,
+    /// Sender device id.
+    pub sender_device: String,
+    /// "text", "event" or "warning".
+    pub kind: String,
+    /// The text.
+    pub text: String,
+    /// Sender's clock, unix ms.
+    pub sent_at: i64,
+    /// Server receive time, unix ms.
+    pub received_at: i64,
+}
+
+/// Everything a device keeps.
+#[derive(Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// Server URL.
+    pub server: String,
+    /// Our username.
+    pub username: String,
+    /// Our device id.
+    pub device_id: String,
+    /// The user's identity secret key (all linked devices hold it).
+    pub identity_secret: SecretBytes,
+    /// This device's secret key.
+    pub device_secret: SecretBytes,
+    /// This device's certificate.
+    pub certificate: Vec<u8>,
+    /// Pinned identity keys by username.
+    pub contacts: BTreeMap<String, Contact>,
+    /// Conversations by id (hex).
+    pub conversations: BTreeMap<String, ConversationMeta>,
+    /// Messages and events not yet read.
+    pub unread: Vec<Received>,
+    /// Fingerprints of delivered messages (SHA-256 of ciphertext, payload ids), bounded.
+    pub seen: VecDeque<String>,
+    /// Users whose new devices must be added to our shared conversations.
+    pub pending_device_checks: BTreeSet<String>,
+    /// The OpenMLS state.
+    pub mls: SecretBytes,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("username", &self.username)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Whether a fingerprint was seen; records it if not.
+    pub fn first_time(&mut self, fingerprint: &str) -> bool {
+        if self.seen.iter().any(|s| s == fingerprint) {
+            return false;
+        }
+        self.seen.push_back(fingerprint.to_owned());
+        while self.seen.len() > SEEN_LIMIT {
+            self.seen.pop_front();
+        }
+        true
+    }
+}
+
+/// The home directory with its lock held.
+pub struct Home {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Home {
+    /// Opens (creating if needed) a home directory and takes its lock, waiting for
+    /// another hush process on the same home to finish.
+    pub fn lock(dir: &Path) -> Result<Home, ClientError> {
+        fs::create_dir_all(dir).map_err(|e| ClientError::Home(format!("can't create {}: {e}", dir.display())))?;
+        restrict_dir(dir);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| ClientError::Home(format!("can't open the lock in {}: {e}", dir.display())))?;
+        lock.lock()
+            .map_err(|e| ClientError::Home(format!("can't lock {}: {e}", dir.display())))?;
+        Ok(Home { dir: dir.to_owned(), _lock: lock })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether an account exists here.
+    pub fn has_state(&self) -> bool {
+        self.dir.join(STATE_FILE).exists()
+    }
+
+    /// Reads the sealed state and derives its key from the passphrase.
+    pub fn load(&self, passphrase: &[u8]) -> Result<(State, SealKey), ClientError> {
+        let path = self.dir.join(STATE_FILE);
+        let sealed = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ClientError::NoAccount(self.dir.display().to_string()),
+            _ => ClientError::Home(format!("can't read {}: {e}", path.display())),
+        })?;
+        let key = SealKey::derive_for(passphrase, &sealed).map_err(seal_err)?;
+        let plain = key.open(&sealed).map_err(seal_err)?;
+        let state: State = serde_json::from_slice(&plain)
+            .map_err(|e| ClientError::Home(format!("the local state is damaged: {e}")))?;
+        Ok((state, key))
+    }
+
+    /// Seals and writes the state atomically.
+    pub fn save(&self, state: &State, key: &SealKey) -> Result<(), ClientError> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(state).map_err(|e| ClientError::Internal(e.to_string()))?,
+        );
+        let sealed = key.seal(&plain);
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let io = |e: std::io::Error| ClientError::Home(format!("can't write the local state: {e}"));
+        {
+            let mut f = File::create(&tmp).map_err(io)?;
+            f.write_all(&sealed).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        fs::rename(&tmp, self.dir.join(STATE_FILE)).map_err(io)?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn seal_err(e: SealError) -> ClientError {
+    match e {
+        SealError::WrongPassphraseOrTampered => ClientError::WrongPassphrase,
+        other => ClientError::Home(other.to_string()),
+    }
+}
+
+#[cfg(unix)]
+fn restrict_dir(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+}
+#[cfg(not(unix))]
+fn restrict_dir(_dir: &Path) {}

@@ -1,0 +1,30 @@
+//! hush-core: the parts of hush that involve no I/O.
+//!
+//! - [`identity`]: user identity keys, device keys and the device certificates that
+//!   chain one to the other (cross-signing).
+//! - [`username`]: the rules for usernames.
+//! - [`auth`]: the canonical bytes a device signs for each API request.
+//! - [`mls`]: hush's use of OpenMLS (RFC 9420): KeyPackages, groups, and the credential
+//!   checks every commit and Welcome must pass before it is merged. **This is where a
+//!   message is encrypted** ([`mls::Conversation::encrypt`]) and decrypted
+//!   ([`mls::Conversation::process`]).
+//! - [`message`]: the plaintext payload carried inside MLS application messages.
+//! - [`sealed`]: passphrase-sealed blobs, used for the client's local store at rest.
+//!
+//! Secrets live in types that do not implement `Debug` or `Serialize` in the clear and are
+//! zeroized on drop.
+
+pub mod auth;
+pub mod identity;
+pub mod message;
+pub mod mls;
+pub mod sealed;
+pub mod username;
+
+/// Current time in unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

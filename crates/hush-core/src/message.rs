@@ -1,0 +1,66 @@
+//! The plaintext inside an MLS application message.
+//!
+//! The sender is not in here: it comes from the MLS leaf that signed the message, whose
+//! certificate has been checked.
+
+use serde::{Deserialize, Serialize};
+
+/// Most bytes of text one message may carry.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// One application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Payload {
+    /// A text message.
+    Text {
+        /// Random id chosen by the sender (hex), for de-duplication.
+        id: String,
+        /// Sender's clock, unix milliseconds.
+        sent_at: i64,
+        /// The text.
+        text: String,
+    },
+    /// Conversation metadata, sent by whoever adds members so that new members learn it.
+    Meta {
+        /// Random id (hex).
+        id: String,
+        /// The conversation's name, or empty for a one-to-one conversation.
+        name: String,
+        /// Whether this is a one-to-one conversation.
+        direct: bool,
+    },
+}
+
+impl Payload {
+    /// A new text message.
+    pub fn text(text: &str) -> Self {
+        Payload::Text {
+            id: new_id(),
+            sent_at: crate::now_ms(),
+            text: text.to_owned(),
+        }
+    }
+
+    /// The payload's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Payload::Text { id, .. } | Payload::Meta { id, .. } => id,
+        }
+    }
+
+    /// Encodes for encryption.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a decrypted payload.
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// A fresh random 128-bit id, hex.
+pub fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}

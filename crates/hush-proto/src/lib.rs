@@ -1,0 +1,291 @@
+//! Wire types of the hush HTTP API, version 1, shared by `hush-server` and `hush-client`.
+//!
+//! Every binary field travels as unpadded base64url ([`B64`]). Every request except
+//! `register`, `health` and the link relay is signed by the calling device's key; the
+//! signature headers are named by the `HEADER_*` constants and the signed bytes are built
+//! by `hush_core::auth::canonical_request`.
+//!
+//! The server never sees anything in these types that it could decrypt: MLS messages,
+//! Welcomes and KeyPackages are opaque to it apart from their public framing
+//! (group id, epoch, content type).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The API version prefix every route lives under.
+pub const API_PREFIX: &str = "/v1";
+
+/// Header: the calling device's id.
+pub const HEADER_DEVICE: &str = "x-hush-device";
+/// Header: unix time in milliseconds when the request was signed.
+pub const HEADER_TIMESTAMP: &str = "x-hush-timestamp";
+/// Header: a random single-use value (hex), refused if seen again.
+pub const HEADER_NONCE: &str = "x-hush-nonce";
+/// Header: the Ed25519 signature (base64url) over the canonical request.
+pub const HEADER_SIGNATURE: &str = "x-hush-signature";
+
+/// Bytes that serialize as an unpadded base64url string.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl std::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Ciphertext or public material only, but never worth printing in full.
+        write!(f, "B64({} bytes)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for B64 {
+    fn from(v: Vec<u8>) -> Self {
+        B64(v)
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        URL_SAFE_NO_PAD
+            .decode(s.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("invalid base64url"))
+    }
+}
+
+/// A device's upload when it joins: its certificate and a batch of KeyPackages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceUpload {
+    /// Encoded `hush_core::identity::DeviceCertificate`.
+    pub certificate: B64,
+    /// MLS KeyPackages (TLS-encoded `MlsMessageOut`), each consumed by one add.
+    pub key_packages: Vec<B64>,
+    /// A last-resort KeyPackage, handed out when the others run out; never consumed.
+    pub last_resort: B64,
+}
+
+/// `POST /v1/register`: create a user with its first device. Signed by that device's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The requested username.
+    pub username: String,
+    /// The user's Ed25519 identity public key (32 bytes).
+    pub identity_key: B64,
+    /// The first device.
+    pub device: DeviceUpload,
+}
+
+/// Answer to register and to add-device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisteredDevice {
+    /// The username.
+    pub username: String,
+    /// The device id (from the certificate).
+    pub device_id: String,
+}
+
+/// A device as the directory lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// The device id.
+    pub device_id: String,
+    /// Encoded certificate, signed by the user's identity key. Clients verify it.
+    pub certificate: B64,
+}
+
+/// `GET /v1/users/{username}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The username.
+    pub username: String,
+    /// The identity public key the server holds for this user. Clients check it
+    /// against what they pinned (and, later, key transparency).
+    pub identity_key: B64,
+    /// The user's current devices.
+    pub devices: Vec<DeviceRecord>,
+}
+
+/// `POST /v1/keypackages`: upload more KeyPackages for the calling device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPackageUpload {
+    /// KeyPackages to add.
+    pub key_packages: Vec<B64>,
+    /// Replaces the last-resort KeyPackage when given.
+    pub last_resort: Option<B64>,
+}
+
+/// `GET /v1/keypackages/count`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyPackageCount {
+    /// Ordinary (single-use) KeyPackages left for the calling device.
+    pub remaining: u64,
+}
+
+/// One claimed KeyPackage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimedKeyPackage {
+    /// The device it belongs to.
+    pub device_id: String,
+    /// The KeyPackage (TLS-encoded `MlsMessageOut`).
+    pub key_package: B64,
+}
+
+/// `POST /v1/users/{username}/claim`: one KeyPackage for each of the user's devices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    /// One per device.
+    pub key_packages: Vec<ClaimedKeyPackage>,
+}
+
+/// `POST /v1/groups`: register a new group with the calling device as its only member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupRequest {
+    /// The MLS group id (16 random bytes).
+    pub group_id: B64,
+}
+
+/// `POST /v1/groups/{group_id_hex}/commit`.
+///
+/// The server reads the commit's public framing (group id, epoch, content type), accepts it
+/// only if its epoch is the group's current epoch (first commit wins), fans it out to
+/// every current member device but the sender, delivers the Welcome to the added
+/// devices, and updates its routing list. Any other case is `409 stale_epoch`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    /// The commit (TLS-encoded `MlsMessageOut`).
+    pub commit: B64,
+    /// The Welcome for added devices, if any (TLS-encoded `MlsMessageOut`).
+    pub welcome: Option<B64>,
+    /// Device ids the commit adds (routing only: the server can't check them).
+    pub added_devices: Vec<String>,
+    /// Device ids the commit removes.
+    pub removed_devices: Vec<String>,
+}
+
+/// `POST /v1/groups/{group_id_hex}/messages`: an application message or a proposal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    /// The MLS message (TLS-encoded `MlsMessageOut`), in the group's current epoch.
+    pub message: B64,
+}
+
+/// Answer to a commit or a message: where it was placed in the group's order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Accepted {
+    /// Server-wide message id.
+    pub message_id: i64,
+    /// The group's epoch after this message.
+    pub epoch: u64,
+}
+
+/// `GET /v1/groups/{group_id_hex}`: the server's routing view of a group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group's current epoch as the server has ordered it.
+    pub epoch: u64,
+    /// The member device ids the server routes to.
+    pub devices: Vec<String>,
+}
+
+/// What an inbox item carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxKind {
+    /// An MLS message of a group: application, proposal or commit.
+    Message,
+    /// An MLS Welcome for this device.
+    Welcome,
+    /// A user that shares a group with this device has a new device; the payload is the username.
+    DeviceAdded,
+}
+
+/// One item in a device's inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// Inbox-wide increasing id; acknowledge it to delete the item.
+    pub id: i64,
+    /// What the payload is.
+    pub kind: InboxKind,
+    /// The group it belongs to (messages and welcomes).
+    pub group_id: Option<B64>,
+    /// The sending device, as the server claims it (clients rely on MLS, not this).
+    pub sender_device: Option<String>,
+    /// The payload.
+    pub payload: B64,
+    /// Server receive time, unix milliseconds.
+    pub received_at: i64,
+}
+
+/// `GET /v1/inbox?after=ID&limit=N`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxResponse {
+    /// Items in server order.
+    pub items: Vec<InboxItem>,
+}
+
+/// `POST /v1/inbox/ack`: delete delivered items.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// Inbox ids to delete.
+    pub ids: Vec<i64>,
+}
+
+/// Every error the server answers with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, see [`codes`].
+    pub error: String,
+    /// One sentence for a person.
+    pub message: String,
+}
+
+/// Stable error codes.
+pub mod codes {
+    /// The request body or a parameter is malformed.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The body is larger than the server accepts.
+    pub const TOO_LARGE: &str = "too_large";
+    /// The request signature, timestamp or nonce is not valid.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// The device may not do this (not a member of the group, for instance).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// No such user, group or route.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The username is taken.
+    pub const USERNAME_TAKEN: &str = "username_taken";
+    /// The message was made for an epoch that is not the group's current one.
+    pub const STALE_EPOCH: &str = "stale_epoch";
+    /// Something that already exists (a group id, a device id).
+    pub const CONFLICT: &str = "conflict";
+    /// Too many requests.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The server failed; not the client's fault.
+    pub const INTERNAL: &str = "internal";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64_round_trips_and_rejects_garbage() {
+        let v = B64(vec![0, 1, 2, 250, 251, 255]);
+        let s = serde_json::to_string(&v).unwrap_or_default();
+        assert_eq!(s, "\"AAEC-vv_\"");
+        let back: B64 = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(back, v);
+        assert!(serde_json::from_str::<B64>("\"***\"").is_err());
+    }
+}

@@ -1,0 +1,865 @@
+//! Everything the server keeps, and every SQL statement it runs.
+//!
+//! The store knows nothing of HTTP or MLS: callers validate what they hand it, and it
+//! answers with plain rows or a [`StoreError`] that says which rule a write broke.
+//! All SQL lives in this module so that a PostgreSQL store can be added beside it and run
+//! against the same tests.
+//!
+//! Durability: the database runs in WAL mode with `synchronous=FULL`, so a write is on disk
+//! when its transaction's `commit` returns; handlers only answer 2xx after that. Every
+//! transaction that writes starts with `BEGIN IMMEDIATE`, which takes SQLite's single write
+//! lock up front: two writers never both read the old state and then both write (no lost
+//! update), and none fails half-way with `SQLITE_BUSY` on upgrading a read lock.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hush_proto::InboxKind;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+/// Never edit one that has shipped: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    username     TEXT PRIMARY KEY,
+    identity_key BLOB NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    device_id   TEXT PRIMARY KEY,
+    username    TEXT NOT NULL REFERENCES users(username),
+    public_key  BLOB NOT NULL UNIQUE,
+    certificate BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX devices_by_user ON devices(username);
+CREATE TABLE key_packages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id   TEXT NOT NULL REFERENCES devices(device_id),
+    data        BLOB NOT NULL,
+    last_resort INTEGER NOT NULL
+);
+CREATE INDEX key_packages_by_device ON key_packages(device_id, last_resort, id);
+CREATE TABLE mls_groups (
+    group_id   BLOB PRIMARY KEY,
+    epoch      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE group_members (
+    group_id  BLOB NOT NULL REFERENCES mls_groups(group_id),
+    device_id TEXT NOT NULL REFERENCES devices(device_id),
+    PRIMARY KEY (group_id, device_id)
+);
+CREATE INDEX group_members_by_device ON group_members(device_id);
+CREATE TABLE messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id      BLOB REFERENCES mls_groups(group_id),
+    sender_device TEXT,
+    kind          TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE inbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id  TEXT NOT NULL REFERENCES devices(device_id),
+    message_id INTEGER NOT NULL REFERENCES messages(id)
+);
+CREATE INDEX inbox_by_device ON inbox(device_id, id);
+CREATE INDEX inbox_by_message ON inbox(message_id);
+CREATE TABLE nonces (
+    device_id  TEXT NOT NULL,
+    nonce      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, nonce)
+);
+CREATE INDEX nonces_by_expiry ON nonces(expires_at);
+"#];
+
+/// Why a store operation did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Registering a username that exists.
+    #[error("this username is taken")]
+    UsernameTaken,
+    /// Creating something that exists already.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The calling device is not a member of the group (or the group does not exist).
+    #[error("this device is not a member of this conversation")]
+    NotMember,
+    /// A message or commit made for another epoch than the group's current one.
+    #[error("the message is for epoch {sent}, the conversation is at epoch {current}")]
+    StaleEpoch {
+        /// The epoch the message was made in.
+        sent: u64,
+        /// The group's epoch.
+        current: u64,
+    },
+    /// The request names devices in a way that contradicts the server's view.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A device to insert, already validated.
+pub struct NewDevice {
+    /// Its id.
+    pub device_id: String,
+    /// Its Ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// Its encoded certificate.
+    pub certificate: Vec<u8>,
+    /// Single-use KeyPackages.
+    pub key_packages: Vec<Vec<u8>>,
+    /// The last-resort KeyPackage.
+    pub last_resort: Vec<u8>,
+}
+
+/// What authentication needs to know about a device.
+pub struct DeviceKey {
+    /// The owner.
+    pub username: String,
+    /// The device's public key.
+    pub public_key: Vec<u8>,
+}
+
+/// A user and their devices.
+pub struct StoredUser {
+    /// The username.
+    pub username: String,
+    /// The identity key.
+    pub identity_key: Vec<u8>,
+    /// `(device_id, certificate)`, oldest first.
+    pub devices: Vec<(String, Vec<u8>)>,
+}
+
+/// The server's routing view of a group.
+pub struct GroupView {
+    /// Current epoch.
+    pub epoch: u64,
+    /// Member device ids, sorted.
+    pub devices: Vec<String>,
+}
+
+/// A commit to order and deliver; the caller has read its framing.
+pub struct NewCommit<'a> {
+    /// The group.
+    pub group_id: &'a [u8],
+    /// The committing device.
+    pub sender: &'a str,
+    /// The epoch the commit was made in.
+    pub epoch: u64,
+    /// The commit bytes.
+    pub commit: &'a [u8],
+    /// The Welcome for added devices.
+    pub welcome: Option<&'a [u8]>,
+    /// Devices the commit adds.
+    pub added: &'a [String],
+    /// Devices the commit removes.
+    pub removed: &'a [String],
+}
+
+/// A message that was stored and put into inboxes.
+#[derive(Debug)]
+pub struct Delivered {
+    /// The message's id.
+    pub message_id: i64,
+    /// The group's epoch after it.
+    pub epoch: u64,
+    /// Every device that got a new inbox item (to be woken up).
+    pub recipients: Vec<String>,
+}
+
+/// One inbox item joined with its message.
+pub struct InboxRow {
+    /// Inbox id.
+    pub id: i64,
+    /// What it is.
+    pub kind: InboxKind,
+    /// The group, if any.
+    pub group_id: Option<Vec<u8>>,
+    /// Sending device, if any.
+    pub sender_device: Option<String>,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// When the server stored the message, unix ms.
+    pub received_at: i64,
+}
+
+fn kind_str(kind: InboxKind) -> &'static str {
+    match kind {
+        InboxKind::Message => "message",
+        InboxKind::Welcome => "welcome",
+        InboxKind::DeviceAdded => "device_added",
+    }
+}
+
+fn kind_from_str(s: &str) -> Result<InboxKind, StoreError> {
+    match s {
+        "message" => Ok(InboxKind::Message),
+        "welcome" => Ok(InboxKind::Welcome),
+        "device_added" => Ok(InboxKind::DeviceAdded),
+        other => Err(StoreError::Db(sqlx::Error::Decode(
+            format!("unknown message kind {other:?} in the database").into(),
+        ))),
+    }
+}
+
+fn epoch_from_db(epoch: i64) -> Result<u64, StoreError> {
+    u64::try_from(epoch)
+        .map_err(|_| StoreError::Db(sqlx::Error::Decode("negative epoch in the database".into())))
+}
+
+fn epoch_to_db(epoch: u64) -> Result<i64, StoreError> {
+    // An epoch this large can't be a real group's; refuse it rather than wrap.
+    i64::try_from(epoch).map_err(|_| StoreError::Invalid(format!("epoch {epoch} is out of range")))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+/// The server's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up
+    /// to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if current > known {
+            return Err(sqlx::Error::Configuration(
+                format!(
+                    "the database has schema version {current}, newer than this server knows ({known}); \
+                     run a newer hush-server"
+                )
+                .into(),
+            ));
+        }
+        for (version, sql) in (1_i64..).zip(MIGRATIONS.iter()) {
+            if version <= current {
+                continue;
+            }
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version, "applied database migration");
+        }
+        tx.commit().await
+    }
+
+    // ---- authentication ----
+
+    /// The owner and public key of a device.
+    pub async fn device_key(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
+        let row = sqlx::query("SELECT username, public_key FROM devices WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(DeviceKey {
+                username: r.try_get(0)?,
+                public_key: r.try_get(1)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Records a nonce; `false` if this device used it before (a replay).
+    pub async fn use_nonce(&self, device_id: &str, nonce: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT OR IGNORE INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)")
+            .bind(device_id)
+            .bind(nonce)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets nonces whose requests can no longer pass the timestamp check.
+    pub async fn prune_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM nonces WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- directory ----
+
+    async fn insert_device(
+        tx: &mut Transaction<'static, Sqlite>,
+        username: &str,
+        device: &NewDevice,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO devices (device_id, username, public_key, certificate, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&device.device_id)
+        .bind(username)
+        .bind(&device.public_key)
+        .bind(&device.certificate)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("a device with this id or this key is already registered")
+            } else {
+                StoreError::Db(e)
+            }
+        })?;
+        Self::insert_key_packages(tx, &device.device_id, &device.key_packages, Some(&device.last_resort)).await
+    }
+
+    async fn insert_key_packages(
+        tx: &mut Transaction<'static, Sqlite>,
+        device_id: &str,
+        key_packages: &[Vec<u8>],
+        last_resort: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        for kp in key_packages {
+            sqlx::query("INSERT INTO key_packages (device_id, data, last_resort) VALUES (?, ?, 0)")
+                .bind(device_id)
+                .bind(kp)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(lr) = last_resort {
+            sqlx::query("DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1")
+                .bind(device_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("INSERT INTO key_packages (device_id, data, last_resort) VALUES (?, ?, 1)")
+                .bind(device_id)
+                .bind(lr)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a user with its first device and KeyPackages, all or nothing.
+    pub async fn register(&self, username: &str, identity_key: &[u8], device: &NewDevice, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if taken {
+            return Err(StoreError::UsernameTaken);
+        }
+        sqlx::query("INSERT INTO users (username, identity_key, created_at) VALUES (?, ?, ?)")
+            .bind(username)
+            .bind(identity_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_device(&mut tx, username, device, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user's identity key.
+    pub async fn identity_key(&self, username: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT identity_key FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Adds a device to an existing user whose identity key is `identity_key` (checked
+    /// again inside the transaction), and tells every device that shares a group with the
+    /// user, and the user's other devices, with a `device_added` item.
+    pub async fn add_device(
+        &self,
+        username: &str,
+        identity_key: &[u8],
+        device: &NewDevice,
+        now: i64,
+    ) -> Result<Delivered, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let stored: Option<Vec<u8>> = sqlx::query("SELECT identity_key FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if stored.as_deref() != Some(identity_key) {
+            return Err(StoreError::NotFound("no user with this identity key"));
+        }
+        Self::insert_device(&mut tx, username, device, now).await?;
+        let recipients: Vec<String> = sqlx::query(
+            "SELECT DISTINCT device_id FROM (
+                 SELECT other.device_id AS device_id
+                 FROM devices d
+                 JOIN group_members mine ON mine.device_id = d.device_id
+                 JOIN group_members other ON other.group_id = mine.group_id
+                 WHERE d.username = ?1
+                 UNION
+                 SELECT device_id FROM devices WHERE username = ?1
+             ) WHERE device_id <> ?2
+             ORDER BY device_id",
+        )
+        .bind(username)
+        .bind(&device.device_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        let message_id = Self::insert_message(
+            &mut tx,
+            None,
+            Some(&device.device_id),
+            InboxKind::DeviceAdded,
+            username.as_bytes(),
+            &recipients,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Delivered {
+            message_id,
+            epoch: 0,
+            recipients,
+        })
+    }
+
+    /// A user with their devices.
+    pub async fn user(&self, username: &str) -> Result<Option<StoredUser>, StoreError> {
+        let Some(identity_key) = self.identity_key(username).await? else {
+            return Ok(None);
+        };
+        let devices = sqlx::query(
+            "SELECT device_id, certificate FROM devices WHERE username = ? ORDER BY created_at, device_id",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some(StoredUser {
+            username: username.to_owned(),
+            identity_key,
+            devices,
+        }))
+    }
+
+    // ---- KeyPackages ----
+
+    /// Adds KeyPackages for a device; replaces its last-resort one when given.
+    pub async fn add_key_packages(
+        &self,
+        device_id: &str,
+        key_packages: &[Vec<u8>],
+        last_resort: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        Self::insert_key_packages(&mut tx, device_id, key_packages, last_resort).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many single-use KeyPackages a device has left.
+    pub async fn key_package_count(&self, device_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM key_packages WHERE device_id = ? AND last_resort = 0")
+            .bind(device_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// One KeyPackage for each of a user's devices: the oldest single-use one (removed), or
+    /// else the last-resort one (kept). `None` for an unknown user. Devices with no
+    /// KeyPackage at all are left out.
+    pub async fn claim(&self, username: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let devices: Vec<String> =
+            sqlx::query("SELECT device_id FROM devices WHERE username = ? ORDER BY created_at, device_id")
+                .bind(username)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+        let mut claimed = Vec::with_capacity(devices.len());
+        for device_id in devices {
+            let row = sqlx::query(
+                "SELECT id, data, last_resort FROM key_packages WHERE device_id = ?
+                 ORDER BY last_resort ASC, id ASC LIMIT 1",
+            )
+            .bind(&device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let id: i64 = row.try_get(0)?;
+            let data: Vec<u8> = row.try_get(1)?;
+            let last_resort: bool = row.try_get(2)?;
+            if !last_resort {
+                sqlx::query("DELETE FROM key_packages WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            claimed.push((device_id, data));
+        }
+        tx.commit().await?;
+        Ok(Some(claimed))
+    }
+
+    // ---- groups and messages ----
+
+    /// Creates a group at epoch 0 with one member.
+    pub async fn create_group(&self, group_id: &[u8], device_id: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO mls_groups (group_id, epoch, created_at) VALUES (?, 0, ?)")
+            .bind(group_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("a conversation with this id exists already")
+                } else {
+                    StoreError::Db(e)
+                }
+            })?;
+        sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
+            .bind(group_id)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The group as `device_id` may see it: `NotMember` if it is not a member or the group
+    /// does not exist (the two look the same).
+    pub async fn group_for_member(&self, group_id: &[u8], device_id: &str) -> Result<GroupView, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let view = Self::group_view(&mut conn, group_id).await?;
+        match view {
+            Some(v) if v.devices.iter().any(|d| d == device_id) => Ok(v),
+            _ => Err(StoreError::NotMember),
+        }
+    }
+
+    async fn group_view(conn: &mut sqlx::SqliteConnection, group_id: &[u8]) -> Result<Option<GroupView>, StoreError> {
+        let Some(row) = sqlx::query("SELECT epoch FROM mls_groups WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let epoch = epoch_from_db(row.try_get(0)?)?;
+        let devices = sqlx::query("SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id")
+            .bind(group_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(GroupView { epoch, devices }))
+    }
+
+    async fn insert_message(
+        tx: &mut Transaction<'static, Sqlite>,
+        group_id: Option<&[u8]>,
+        sender: Option<&str>,
+        kind: InboxKind,
+        payload: &[u8],
+        recipients: &[String],
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let message_id: i64 = sqlx::query(
+            "INSERT INTO messages (group_id, sender_device, kind, payload, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(group_id)
+        .bind(sender)
+        .bind(kind_str(kind))
+        .bind(payload)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        for device_id in recipients {
+            sqlx::query("INSERT INTO inbox (device_id, message_id) VALUES (?, ?)")
+                .bind(device_id)
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(message_id)
+    }
+
+    /// Orders a commit: accepted only if it is for the group's current epoch (the first
+    /// commit for an epoch wins). Delivers it to every member but the sender (removed ones
+    /// included), the Welcome to the added devices, updates the members and moves the
+    /// group to the next epoch — in one transaction.
+    pub async fn commit(&self, c: &NewCommit<'_>, now: i64) -> Result<Delivered, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let view = match Self::group_view(&mut tx, c.group_id).await? {
+            Some(v) if v.devices.iter().any(|d| d == c.sender) => v,
+            _ => return Err(StoreError::NotMember),
+        };
+        if c.epoch != view.epoch {
+            return Err(StoreError::StaleEpoch {
+                sent: c.epoch,
+                current: view.epoch,
+            });
+        }
+        for removed in c.removed {
+            if !view.devices.contains(removed) {
+                return Err(StoreError::Invalid(format!(
+                    "device {removed} is not a member of this conversation"
+                )));
+            }
+        }
+        for added in c.added {
+            if view.devices.contains(added) && !c.removed.contains(added) {
+                return Err(StoreError::Invalid(format!(
+                    "device {added} is already a member of this conversation"
+                )));
+            }
+            let exists = sqlx::query("SELECT 1 FROM devices WHERE device_id = ?")
+                .bind(added)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Invalid(format!("there is no device {added}")));
+            }
+        }
+
+        // The conditional update is the ordering point: with the write lock held it can't
+        // fail, but it makes "exactly one commit per epoch" hold by itself.
+        let new_epoch = view
+            .epoch
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Invalid("the conversation is at its last epoch".into()))?;
+        let moved = sqlx::query("UPDATE mls_groups SET epoch = ? WHERE group_id = ? AND epoch = ?")
+            .bind(epoch_to_db(new_epoch)?)
+            .bind(c.group_id)
+            .bind(epoch_to_db(view.epoch)?)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::StaleEpoch {
+                sent: c.epoch,
+                current: new_epoch,
+            });
+        }
+
+        let mut recipients: Vec<String> = view.devices.iter().filter(|d| *d != c.sender).cloned().collect();
+        let message_id = Self::insert_message(
+            &mut tx,
+            Some(c.group_id),
+            Some(c.sender),
+            InboxKind::Message,
+            c.commit,
+            &recipients,
+            now,
+        )
+        .await?;
+        if let Some(welcome) = c.welcome {
+            Self::insert_message(
+                &mut tx,
+                Some(c.group_id),
+                Some(c.sender),
+                InboxKind::Welcome,
+                welcome,
+                c.added,
+                now,
+            )
+            .await?;
+        }
+        for removed in c.removed {
+            sqlx::query("DELETE FROM group_members WHERE group_id = ? AND device_id = ?")
+                .bind(c.group_id)
+                .bind(removed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for added in c.added {
+            sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
+                .bind(c.group_id)
+                .bind(added)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        for added in c.added {
+            if !recipients.contains(added) {
+                recipients.push(added.clone());
+            }
+        }
+        Ok(Delivered {
+            message_id,
+            epoch: new_epoch,
+            recipients,
+        })
+    }
+
+    /// Stores an application message or proposal made in the group's current epoch and
+    /// delivers it to every member but the sender.
+    pub async fn post_message(
+        &self,
+        group_id: &[u8],
+        sender: &str,
+        epoch: u64,
+        message: &[u8],
+        now: i64,
+    ) -> Result<Delivered, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let view = match Self::group_view(&mut tx, group_id).await? {
+            Some(v) if v.devices.iter().any(|d| d == sender) => v,
+            _ => return Err(StoreError::NotMember),
+        };
+        if epoch != view.epoch {
+            return Err(StoreError::StaleEpoch {
+                sent: epoch,
+                current: view.epoch,
+            });
+        }
+        let recipients: Vec<String> = view.devices.into_iter().filter(|d| d != sender).collect();
+        let message_id = Self::insert_message(
+            &mut tx,
+            Some(group_id),
+            Some(sender),
+            InboxKind::Message,
+            message,
+            &recipients,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Delivered {
+            message_id,
+            epoch,
+            recipients,
+        })
+    }
+
+    // ---- inbox ----
+
+    /// A device's inbox items with an id above `after`, oldest first.
+    pub async fn inbox(&self, device_id: &str, after: i64, limit: u32) -> Result<Vec<InboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, m.kind, m.group_id, m.sender_device, m.payload, m.created_at
+             FROM inbox i JOIN messages m ON m.id = i.message_id
+             WHERE i.device_id = ? AND i.id > ?
+             ORDER BY i.id ASC LIMIT ?",
+        )
+        .bind(device_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(1)?;
+                Ok(InboxRow {
+                    id: r.try_get(0)?,
+                    kind: kind_from_str(&kind)?,
+                    group_id: r.try_get(2)?,
+                    sender_device: r.try_get(3)?,
+                    payload: r.try_get(4)?,
+                    received_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes these inbox items of this device (others' are untouched), and every message
+    /// no inbox refers to any more. Unknown ids are ignored.
+    pub async fn ack(&self, device_id: &str, ids: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for id in ids {
+            let deleted = sqlx::query("DELETE FROM inbox WHERE id = ? AND device_id = ? RETURNING message_id")
+                .bind(id)
+                .bind(device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = deleted {
+                let message_id: i64 = row.try_get(0)?;
+                sqlx::query(
+                    "DELETE FROM messages WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM inbox WHERE message_id = ?1)",
+                )
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
