@@ -18,6 +18,8 @@
 //! ```
 
 pub mod api;
+pub mod link;
+pub mod push;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -243,10 +245,41 @@ impl Client {
         Api::signed_headers(&self.signer(), method, path, b"")
     }
 
+    /// The URL and signed headers for the live push connection.
+    pub fn websocket_request(&self) -> Result<(String, Vec<(&'static str, String)>), ClientError> {
+        let base = self.api.base();
+        let ws = if let Some(rest) = base.strip_prefix("https://") {
+            format!("wss://{rest}/v1/ws")
+        } else if let Some(rest) = base.strip_prefix("http://") {
+            format!("ws://{rest}/v1/ws")
+        } else {
+            return Err(ClientError::Usage(format!("bad server address {base}")));
+        };
+        Ok((ws, self.signed_headers("GET", "/v1/ws")))
+    }
+
+    /// This account's devices, as the directory lists them (each certificate checked);
+    /// the flag marks this device.
+    pub async fn devices(&mut self) -> Result<Vec<(String, bool)>, ClientError> {
+        let me = self.state.username.clone();
+        let ids = self.lookup_user(&me).await?;
+        Ok(ids.into_iter().map(|id| {
+            let this = id == self.state.device_id;
+            (id, this)
+        }).collect())
+    }
+
     // ---------------------------------------------------------------- trust
 
     /// Checks a certificate's identity key against the pin for its user; pins on first use.
+    /// Only the directory's own answer may record a changed key for the user to accept
+    /// (`from_directory`); a KeyPackage, Welcome or commit with another key is refused
+    /// without touching the pin, so a forged one can't be "accepted" by mistake.
     fn check_trust(&mut self, cert: &CertificateBody) -> Result<(), ClientError> {
+        self.check_trust_inner(cert, false)
+    }
+
+    fn check_trust_inner(&mut self, cert: &CertificateBody, from_directory: bool) -> Result<(), ClientError> {
         match self.state.contacts.get_mut(&cert.username) {
             None => {
                 self.state.contacts.insert(
@@ -258,7 +291,9 @@ impl Client {
             Some(c) if c.identity_key.ct_eq(&cert.identity_key) => Ok(()),
             Some(c) => {
                 let old = c.identity_key.fingerprint();
-                c.changed_key = Some(cert.identity_key);
+                if from_directory {
+                    c.changed_key = Some(cert.identity_key);
+                }
                 Err(ClientError::KeyChanged { user: cert.username.clone(), old, new: cert.identity_key.fingerprint() })
             }
         }
@@ -317,13 +352,13 @@ impl Client {
             }
             devices.push(d.device_id.clone());
         }
-        self.check_trust(&CertificateBody {
+        self.check_trust_inner(&CertificateBody {
             username: user.into(),
             device_id: String::new(),
             device_key: ik,
             identity_key: ik,
             issued_at: 0,
-        })?;
+        }, true)?;
         Ok(devices)
     }
 
@@ -713,7 +748,13 @@ impl Client {
     /// Fetches and processes the inbox; returns and clears what was not yet read.
     pub async fn sync_and_take_unread(&mut self) -> Result<Vec<Received>, ClientError> {
         self.sync().await?;
-        let out = std::mem::take(&mut self.state.unread);
+        let mut out = std::mem::take(&mut self.state.unread);
+        // Names are settled by now (metadata arrives just after an invitation).
+        for m in &mut out {
+            if let Some(meta) = self.state.conversations.get(&m.conversation_id) {
+                m.conversation = self.display_name(meta);
+            }
+        }
         self.save()?;
         Ok(out)
     }

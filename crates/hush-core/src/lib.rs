@@ -8,6 +8,7 @@
 //!   checks every commit and Welcome must pass before it is merged. **This is where a
 //!   message is encrypted** ([`mls::Conversation::encrypt`]) and decrypted
 //!   ([`mls::Conversation::process`]).
+//! - [`link`]: sealing account secrets to a new device during linking.
 //! - [`message`]: the plaintext payload carried inside MLS application messages.
 //! - [`sealed`]: passphrase-sealed blobs, used for the client's local store at rest.
 //!
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod identity;
 pub mod message;
+pub mod link;
 pub mod mls;
 pub mod sealed;
 pub mod username;

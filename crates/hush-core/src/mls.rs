@@ -207,11 +207,13 @@ pub fn key_packages(
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(capabilities())
             .build(CIPHERSUITE, provider, device.key, device.credential_with_key())
             .map_err(internal)?;
         out.push(encode(MlsMessageOut::from(bundle.key_package().clone()))?);
     }
     let last = KeyPackage::builder()
+        .leaf_node_capabilities(capabilities())
         .mark_as_last_resort()
         .build(CIPHERSUITE, provider, device.key, device.credential_with_key())
         .map_err(internal)?;
@@ -300,9 +302,15 @@ pub fn inspect_welcome(bytes: &[u8]) -> Result<(), MlsError> {
     }
 }
 
+/// Leaf capabilities: the defaults plus the last-resort KeyPackage extension.
+fn capabilities() -> Capabilities {
+    Capabilities::builder().extensions(vec![ExtensionType::LastResort]).build()
+}
+
 fn group_create_config() -> MlsGroupCreateConfig {
     MlsGroupCreateConfig::builder()
         .ciphersuite(CIPHERSUITE)
+        .capabilities(capabilities())
         .use_ratchet_tree_extension(true)
         .max_past_epochs(MAX_PAST_EPOCHS)
         .build()
@@ -377,7 +385,12 @@ pub struct PendingCommit {
 impl Conversation {
     /// A new group with this device as its only member.
     pub fn create(provider: &HushProvider, device: &Device<'_>) -> Result<Self, MlsError> {
-        let group_id = GroupId::from_slice(&rand::random::<[u8; 16]>());
+        Self::create_with_id(provider, device, &rand::random::<[u8; 16]>())
+    }
+
+    /// A new group with a chosen id (tests use it to play a server forging a group).
+    pub fn create_with_id(provider: &HushProvider, device: &Device<'_>, id: &[u8]) -> Result<Self, MlsError> {
+        let group_id = GroupId::from_slice(id);
         let group = MlsGroup::new_with_group_id(
             provider,
             device.key,

@@ -242,6 +242,61 @@ pub struct AckRequest {
     pub ids: Vec<i64>,
 }
 
+/// `POST /v1/link` (unauthenticated): a new device asks to join an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The account's username.
+    pub username: String,
+    /// The new device's signing key (32 bytes).
+    pub device_key: B64,
+    /// The new device's HPKE public key, to which the approval is sealed.
+    pub hpke_key: B64,
+}
+
+/// Answer to [`LinkRequest`]: a random id that is also the capability to fetch the approval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkCreated {
+    /// 32 hex characters.
+    pub link_id: String,
+}
+
+/// One pending link request, as an existing device of the account sees it
+/// (`GET /v1/link`, authenticated).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLink {
+    /// Its id.
+    pub link_id: String,
+    /// The new device's signing key.
+    pub device_key: B64,
+    /// The new device's HPKE key.
+    pub hpke_key: B64,
+    /// When it was made, unix ms.
+    pub created_at: i64,
+}
+
+/// `GET /v1/link`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLinks {
+    /// Pending (unexpired, unapproved) requests for the caller's account.
+    pub requests: Vec<PendingLink>,
+}
+
+/// `POST /v1/link/{link_id}/approve` (authenticated): the sealed account bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkApproval {
+    /// HPKE-sealed bundle (opaque to the server).
+    pub sealed: B64,
+}
+
+/// `GET /v1/link/{link_id}` (unauthenticated): the approval once it exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The sealed bundle, once an existing device approved.
+    pub sealed: Option<B64>,
+}
+
 /// Every error the server answers with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

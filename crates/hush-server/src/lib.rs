@@ -1,1 +1,256 @@
-//! placeholder
+//! hush-server: the MLS delivery service, user directory and ciphertext store of hush.
+//!
+//! The server orders each group's handshake messages (the first commit for an epoch wins,
+//! a stale one gets `409 stale_epoch`), stores messages until every recipient device has
+//! acknowledged them, pushes "you have mail" over a WebSocket, and hands out KeyPackages.
+//! It reads nothing but the public framing of MLS messages (group id, epoch, content type):
+//! everything else is ciphertext to it. The API is described by the types in `hush-proto`;
+//! every route but `register`, `devices` and `health` is signed by a registered device
+//! (see [`auth`]).
+//!
+//! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
+//! on disk, so it survives a crash of the server or the machine.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hush_server::ServerError> {
+//! use hush_server::{Server, ServerConfig};
+//!
+//! let config = ServerConfig::new("127.0.0.1:8443".parse().unwrap_or_else(|_| unreachable!()), "/var/lib/hush".into());
+//! let server = Server::bind(config).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod store;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse as _;
+use axum::routing::{get, post};
+use tokio::sync::{broadcast, watch};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use crate::error::ApiError;
+use crate::store::Store;
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "hush.db";
+
+/// How many inbox events may queue for a slow WebSocket before it is told to refetch.
+const INBOX_EVENTS_CAPACITY: usize = 4096;
+
+/// Where and how the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the database (created if missing).
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Longest a request may take (default 30 s).
+    pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// A configuration with default limits.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        ServerConfig {
+            listen,
+            data_dir,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("can't create the data directory {}: {}", path.display(), io_reason(source))]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("can't open the database {}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The listening socket could not be bound.
+    #[error("can't listen on {addr}: {}", io_reason(source))]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the server stopped on an error: {}", io_reason(.0))]
+    Serve(std::io::Error),
+}
+
+/// An I/O error as a lowercase phrase without the OS error number
+/// ("permission denied" rather than "Permission denied (os error 13)").
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Ids of devices whose inbox just got an item (sent after the commit).
+    pub inbox_events: broadcast::Sender<Arc<str>>,
+    /// Becomes `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Requests authenticated so far (drives nonce pruning).
+    pub accepted_requests: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// Wakes the WebSockets of these devices.
+    pub fn notify(&self, devices: &[String]) {
+        for d in devices {
+            // No receiver means no open socket: nothing to wake.
+            let _ = self.inbox_events.send(Arc::from(d.as_str()));
+        }
+    }
+}
+
+/// The API routes with their layers.
+fn router(state: AppState, config: &ServerConfig) -> Router {
+    let sensitive = [HeaderName::from_static(hush_proto::HEADER_SIGNATURE), axum::http::header::AUTHORIZATION];
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/v1/register", post(routes::register))
+        .route("/v1/devices", post(routes::add_device))
+        .route("/v1/users/{username}", get(routes::get_user))
+        .route("/v1/users/{username}/claim", post(routes::claim_key_packages))
+        .route("/v1/keypackages", post(routes::upload_key_packages))
+        .route("/v1/keypackages/count", get(routes::count_key_packages))
+        .route("/v1/groups", post(routes::create_group))
+        .route("/v1/groups/{group_id}", get(routes::get_group))
+        .route("/v1/groups/{group_id}/commit", post(routes::commit))
+        .route("/v1/groups/{group_id}/messages", post(routes::post_message))
+        .route("/v1/inbox", get(routes::inbox))
+        .route("/v1/inbox/ack", post(routes::ack))
+        .route("/v1/ws", get(routes::websocket))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        // Each layer wraps the ones above it: the last is the outermost.
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .with_state(state)
+}
+
+/// A bound, ready-to-run server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    config: ServerConfig,
+    store: Store,
+}
+
+impl Server {
+    /// Creates `data_dir` if needed, opens (or creates) the SQLite database
+    /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
+    /// up to date and binds the TCP listener.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .map_err(|source| ServerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+        let db_path = config.data_dir.join(DATABASE_FILE);
+        let store = Store::open_sqlite(&db_path)
+            .await
+            .map_err(|source| ServerError::Database { path: db_path, source })?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        Ok(Server {
+            listener,
+            local_addr,
+            config,
+            store,
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes WebSockets, lets
+    /// requests in flight finish and closes the database.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (inbox_events, _) = broadcast::channel(INBOX_EVENTS_CAPACITY);
+        let state = AppState {
+            store: self.store.clone(),
+            inbox_events,
+            shutdown: shutdown_rx,
+            accepted_requests: Arc::new(AtomicU64::new(0)),
+        };
+        let app = router(state, &self.config);
+        tracing::info!(addr = %self.local_addr, "hush server listening");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                let _ = shutdown_tx.send(true);
+            })
+            .await;
+        self.store.close().await;
+        served.map_err(ServerError::Serve)
+    }
+}

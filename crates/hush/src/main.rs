@@ -1,1 +1,456 @@
-fn main() {}
+//! `hush`: the command line, the server (`hush server`) and the demo (`hush demo`).
+//!
+//! The CLI is thin: every command opens the device's [`hush_client::Client`] from the hush
+//! home, calls one library function, and prints the result. Errors are one sentence on
+//! standard error and a non-zero exit code.
+
+mod bench;
+mod demo;
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hush_client::{Client, Received};
+use zeroize_passphrase::Passphrase;
+
+/// End-to-end encrypted messaging: the server only ever holds ciphertext.
+#[derive(Parser)]
+#[command(name = "hush", version, about)]
+struct Cli {
+    /// The hush home of this device (keys and state, sealed with your passphrase).
+    #[arg(long, global = true, env = "HUSH_HOME")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a hush server.
+    Server(ServerArgs),
+    /// Create an account (identity key and this first device) on a server.
+    Register {
+        /// The username: 3-32 lowercase letters, digits, '_', '-', '.'.
+        username: String,
+        /// The server, e.g. http://127.0.0.1:7777.
+        #[arg(long, env = "HUSH_SERVER")]
+        server: String,
+    },
+    /// Show this device's account.
+    Whoami {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a message to a user or a conversation.
+    Send {
+        /// A username (one-to-one conversation) or a conversation name or id.
+        to: String,
+        /// The text. Omit it with --stdin.
+        text: Option<String>,
+        /// Send each line of standard input as one message, in order.
+        #[arg(long, conflicts_with = "text")]
+        stdin: bool,
+    },
+    /// Print messages received since the last read.
+    Read {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print messages as they arrive (Ctrl-C to stop).
+    Watch {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Conversations: create, add, remove, leave, list, members.
+    #[command(subcommand)]
+    Conversation(ConversationCmd),
+    /// Accept a contact's changed identity key after checking it with them.
+    Trust {
+        /// The user.
+        user: String,
+    },
+    /// This account's devices: link a new one, approve it, list them.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+    /// Start a server in a temporary directory, run three people through one-to-one and
+    /// group chats, and show that the server holds none of the plaintexts.
+    Demo,
+    /// Measure messages per second and send-to-receive latency through a local server.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Address to listen on. Plain HTTP: keep it on loopback or behind a TLS proxy.
+    #[arg(long, env = "HUSH_LISTEN", default_value = "127.0.0.1:7777")]
+    listen: SocketAddr,
+    /// Data directory (SQLite database and blobs).
+    #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
+    data: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "HUSH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "HUSH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum ConversationCmd {
+    /// Create a group conversation.
+    Create {
+        /// Its name (only members see it).
+        name: String,
+        /// Comma-separated usernames.
+        #[arg(long, value_delimiter = ',', required = true)]
+        with: Vec<String>,
+    },
+    /// Add users to a conversation.
+    Add {
+        /// Conversation name or id.
+        conversation: String,
+        /// Usernames.
+        #[arg(value_delimiter = ',', required = true)]
+        users: Vec<String>,
+    },
+    /// Remove users from a conversation.
+    Remove {
+        /// Conversation name or id.
+        conversation: String,
+        /// Usernames.
+        #[arg(value_delimiter = ',', required = true)]
+        users: Vec<String>,
+    },
+    /// Leave a conversation.
+    Leave {
+        /// Conversation name or id.
+        conversation: String,
+    },
+    /// List conversations.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a conversation's members and their devices.
+    Members {
+        /// Conversation name or id, or the other user of a one-to-one conversation.
+        conversation: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// On a NEW device: ask to join USERNAME's account; prints a code to approve.
+    Link {
+        /// Your username.
+        username: String,
+        /// The server.
+        #[arg(long, env = "HUSH_SERVER")]
+        server: String,
+    },
+    /// On an EXISTING device: approve the new device showing CODE.
+    Approve {
+        /// The code the new device shows.
+        code: String,
+    },
+    /// List this account's devices.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+mod zeroize_passphrase {
+    /// A passphrase from `HUSH_PASSPHRASE` or the terminal; never printed.
+    pub struct Passphrase(pub zeroize::Zeroizing<String>);
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hush: can't start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hush: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home_dir(cli_home: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(h) = cli_home {
+        return Ok(h);
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => Ok(Path::new(&h).join(".hush")),
+        None => anyhow::bail!("no home directory: pass --home or set HUSH_HOME"),
+    }
+}
+
+fn passphrase(confirm: bool) -> anyhow::Result<Passphrase> {
+    if let Ok(p) = std::env::var("HUSH_PASSPHRASE") {
+        return Ok(Passphrase(zeroize::Zeroizing::new(p)));
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no passphrase: set HUSH_PASSPHRASE or run in a terminal");
+    }
+    let p = zeroize::Zeroizing::new(rpassword::prompt_password("hush passphrase: ")?);
+    if confirm {
+        let again = zeroize::Zeroizing::new(rpassword::prompt_password("again: ")?);
+        if *again != *p {
+            anyhow::bail!("the two passphrases differ");
+        }
+    }
+    Ok(Passphrase(p))
+}
+
+fn open(home: &Path) -> anyhow::Result<Client> {
+    let p = passphrase(false)?;
+    Ok(Client::open(home, p.0.as_bytes())?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => return run_server(args).await,
+        Command::Demo => return demo::run().await,
+        Command::Bench(args) => return bench::run(args).await,
+        _ => {}
+    }
+    let home = home_dir(cli.home)?;
+    match cli.command {
+        Command::Server(_) | Command::Demo | Command::Bench(_) => Ok(()),
+        Command::Register { username, server } => {
+            let p = passphrase(true)?;
+            let c = Client::register(&home, &server, &username, p.0.as_bytes()).await?;
+            println!("registered {} on {} (device {})", c.username(), c.server(), c.device_id());
+            println!("identity key fingerprint: {}", c.fingerprint());
+            Ok(())
+        }
+        Command::Whoami { json } => {
+            let c = open(&home)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"username": c.username(), "device_id": c.device_id(), "server": c.server(), "fingerprint": c.fingerprint(), "home": c.home()})
+                );
+            } else {
+                println!("{} on {}\ndevice {}\nidentity key fingerprint: {}", c.username(), c.server(), c.device_id(), c.fingerprint());
+            }
+            Ok(())
+        }
+        Command::Send { to, text, stdin } => {
+            let texts: Vec<String> = if stdin {
+                std::io::stdin().lock().lines().collect::<Result<_, _>>()?
+            } else {
+                match text {
+                    Some(t) => vec![t],
+                    None => anyhow::bail!("give the text to send, or --stdin"),
+                }
+            };
+            if texts.is_empty() {
+                anyhow::bail!("nothing to send");
+            }
+            let mut c = open(&home)?;
+            c.send_many(&to, &texts).await?;
+            Ok(())
+        }
+        Command::Read { json } => {
+            let mut c = open(&home)?;
+            for m in c.sync_and_take_unread().await? {
+                print_message(&m, json);
+            }
+            Ok(())
+        }
+        Command::Watch { json } => watch(&home, json).await,
+        Command::Conversation(cmd) => conversation(&home, cmd).await,
+        Command::Trust { user } => {
+            let mut c = open(&home)?;
+            println!("{}", c.trust(&user)?);
+            Ok(())
+        }
+        Command::Device(cmd) => device(&home, cmd).await,
+    }
+}
+
+async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = hush_server::ServerConfig::new(args.listen, args.data);
+    config.max_body_bytes = args.max_body_bytes;
+    config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
+    let server = hush_server::Server::bind(config).await?;
+    tracing::info!(addr = %server.local_addr(), "hush server listening");
+    eprintln!("hush server listening on http://{}", server.local_addr());
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub(crate) fn print_message(m: &Received, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "conversation": m.conversation, "conversation_id": m.conversation_id, "sender": m.sender,
+                "sender_device": m.sender_device, "kind": m.kind, "text": m.text, "sent_at": m.sent_at, "received_at": m.received_at,
+            })
+        );
+        return;
+    }
+    let time = format_time(m.sent_at);
+    match m.kind.as_str() {
+        "text" => println!("[{time}] {} | {}: {}", m.conversation, m.sender, m.text),
+        "warning" => println!("[{time}] {} | WARNING: {}", m.conversation, m.text),
+        _ => println!("[{time}] {} | * {}", m.conversation, m.text),
+    }
+}
+
+fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02} UTC")
+}
+
+async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
+    let mut c = open(home)?;
+    match cmd {
+        ConversationCmd::Create { name, with } => {
+            let id = c.create_conversation(&name, &with).await?;
+            println!("created {name} ({})", &id[..12]);
+        }
+        ConversationCmd::Add { conversation, users } => {
+            c.add_to(&conversation, &users).await?;
+            println!("added {} to {conversation}", users.join(", "));
+        }
+        ConversationCmd::Remove { conversation, users } => {
+            c.remove_from(&conversation, &users).await?;
+            println!("removed {} from {conversation}", users.join(", "));
+        }
+        ConversationCmd::Leave { conversation } => {
+            c.leave(&conversation).await?;
+            println!("left {conversation}");
+        }
+        ConversationCmd::List { json } => {
+            c.sync().await?;
+            for (meta, members) in c.conversations() {
+                let users: std::collections::BTreeSet<_> = members.iter().map(|m| m.username.clone()).collect();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"id": meta.id, "name": meta.name, "direct": meta.direct, "active": meta.active, "members": users})
+                    );
+                } else {
+                    let name = if meta.direct { "(one-to-one)".to_owned() } else { meta.name.clone() };
+                    let state = if meta.active { "" } else { " [left]" };
+                    println!("{} {name}{state}: {}", &meta.id[..12], users.into_iter().collect::<Vec<_>>().join(", "));
+                }
+            }
+        }
+        ConversationCmd::Members { conversation, json } => {
+            c.sync().await?;
+            for m in c.members(&conversation)? {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!("{} device {} (identity {})", m.username, m.device_id, m.fingerprint);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
+    match cmd {
+        DeviceCmd::Link { username, server } => {
+            let p = passphrase(true)?;
+            let c = hush_client::link::link_new_device(home, &server, &username, p.0.as_bytes(), |code| {
+                println!("On a device already signed in as {username}, run:\n\n    hush device approve {code}\n");
+                println!("Waiting for approval...");
+            })
+            .await?;
+            println!("linked: {} device {}", c.username(), c.device_id());
+            Ok(())
+        }
+        DeviceCmd::Approve { code } => {
+            let mut c = open(home)?;
+            let id = hush_client::link::approve(&mut c, &code).await?;
+            println!("approved device {id}; it joins your conversations as they sync");
+            Ok(())
+        }
+        DeviceCmd::List { json } => {
+            let mut c = open(home)?;
+            for (id, this) in c.devices().await? {
+                if json {
+                    println!("{}", serde_json::json!({"device_id": id, "this_device": this}));
+                } else {
+                    println!("{id}{}", if this { " (this device)" } else { "" });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
+    let p = passphrase(false)?;
+    let mut c = Client::open(home, p.0.as_bytes())?;
+    for m in c.sync_and_take_unread().await? {
+        print_message(&m, json);
+    }
+    let (url, headers) = c.websocket_request()?;
+    // Release the home so other hush commands can use it between syncs.
+    drop(c);
+    let mut notify = hush_client::push::connect(&url, headers).await?;
+    loop {
+        tokio::select! {
+            ev = notify.next() => {
+                if !ev { anyhow::bail!("the server closed the live connection"); }
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let mut c = Client::open(home, p.0.as_bytes())?;
+        for m in c.sync_and_take_unread().await? {
+            print_message(&m, json);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Live push: a WebSocket on which the server says "inbox" whenever something arrives.
+//! The payloads are always fetched through the signed inbox API; the socket carries no
+//! content.
+
+use futures_util::StreamExt as _;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::ClientError;
+
+/// A live connection.
+pub struct Notifier {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// Connects with the signed upgrade headers.
+pub async fn connect(url: &str, headers: Vec<(&'static str, String)>) -> Result<Notifier, ClientError> {
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| ClientError::Usage(format!("bad server address {url}: {e}")))?;
+    for (k, v) in headers {
+        let v = HeaderValue::from_str(&v).map_err(|e| ClientError::Internal(e.to_string()))?;
+        req.headers_mut().insert(k, v);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| ClientError::Usage(format!("can't open the live connection to {url}: {e}")))?;
+    Ok(Notifier { ws })
+}
+
+impl Notifier {
+    /// Waits for the next notification; false when the connection closed.
+    pub async fn next(&mut self) -> bool {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(m)) if m.is_text() || m.is_binary() => return true,
+                Some(Ok(_)) => continue,
+                _ => return false,
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Request authentication: every request (but `register`, `devices` and `health`, which are
+//! checked against the key in their own body) is signed by a registered device.
+//!
+//! A request carries the device id, a timestamp, a single-use nonce and an Ed25519
+//! signature over [`hush_core::auth::canonical_request`] in the `x-hush-*` headers. The
+//! server checks, in this order: the headers are well formed, the timestamp is within
+//! [`MAX_CLOCK_SKEW_MS`] of its clock, the signature verifies under the device's stored key,
+//! and the nonce was never used by this device. A nonce is only spent once the signature
+//! verified, so nobody can burn another device's nonces.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hush_core::auth::{MAX_CLOCK_SKEW_MS, canonical_request, nonce_well_formed};
+use hush_core::identity::{PublicKey, device_id_well_formed};
+use hush_proto::{HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Prune expired nonces once every this many accepted requests.
+const PRUNE_NONCES_EVERY: u64 = 1024;
+
+/// A request whose signature headers are well formed and whose timestamp is fresh, with
+/// its body read (bounded by the body limit). The signature is not checked yet: call
+/// [`SignedRequest::verify`] with the key it should verify under.
+pub struct SignedRequest {
+    /// The device the request claims to come from (well formed, not yet proven).
+    pub device_id: String,
+    timestamp: i64,
+    nonce: String,
+    signature: Vec<u8>,
+    method: String,
+    path_and_query: String,
+    /// The request body.
+    pub body: Bytes,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)
+}
+
+impl FromRequest<AppState> for SignedRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let device_id = header(headers, HEADER_DEVICE)?.to_owned();
+        if !device_id_well_formed(&device_id) {
+            return Err(ApiError::Unauthorized);
+        }
+        let timestamp: i64 = header(headers, HEADER_TIMESTAMP)?
+            .parse()
+            .map_err(|_| ApiError::Unauthorized)?;
+        let skew = hush_core::now_ms().abs_diff(timestamp);
+        if skew > MAX_CLOCK_SKEW_MS.unsigned_abs() {
+            return Err(ApiError::ClockSkew);
+        }
+        let nonce = header(headers, HEADER_NONCE)?.to_owned();
+        if !nonce_well_formed(&nonce) {
+            return Err(ApiError::Unauthorized);
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(header(headers, HEADER_SIGNATURE)?)
+            .map_err(|_| ApiError::Unauthorized)?;
+        if signature.len() != 64 {
+            return Err(ApiError::Unauthorized);
+        }
+        let method = req.method().as_str().to_owned();
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {}", rejection.body_text()))
+            }
+        })?;
+        Ok(SignedRequest {
+            device_id,
+            timestamp,
+            nonce,
+            signature,
+            method,
+            path_and_query,
+            body,
+        })
+    }
+}
+
+impl SignedRequest {
+    /// Checks the signature under `key`, then spends the nonce (a nonce seen before for
+    /// this device is a replay).
+    pub async fn verify(&self, key: &PublicKey, state: &AppState) -> Result<(), ApiError> {
+        let signed = canonical_request(&self.method, &self.path_and_query, self.timestamp, &self.nonce, &self.body);
+        key.verify(&signed, &self.signature)
+            .map_err(|_| ApiError::Unauthorized)?;
+        // After this instant the timestamp check refuses the request anyway.
+        let expires_at = self.timestamp.saturating_add(MAX_CLOCK_SKEW_MS);
+        if !state.store.use_nonce(&self.device_id, &self.nonce, expires_at).await? {
+            return Err(ApiError::Unauthorized);
+        }
+        if state.accepted_requests.fetch_add(1, Ordering::Relaxed) % PRUNE_NONCES_EVERY == 0 {
+            let pruned = state.store.prune_nonces(hush_core::now_ms()).await?;
+            tracing::debug!(pruned, "pruned expired nonces");
+        }
+        Ok(())
+    }
+}
+
+/// The registered device a request is proven to come from.
+#[derive(Debug, Clone)]
+pub struct AuthedDevice {
+    /// The device id.
+    pub device_id: String,
+    /// Its owner.
+    pub username: String,
+    /// Its key.
+    pub public_key: PublicKey,
+}
+
+/// A request signed by a registered device, with its body.
+pub struct Authed {
+    /// Who sent it.
+    pub device: AuthedDevice,
+    /// The raw body; handlers parse it with [`parse_json`].
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let signed = SignedRequest::from_request(req, state).await?;
+        // An unknown device answers exactly like a bad signature.
+        let Some(stored) = state.store.device_key(&signed.device_id).await? else {
+            return Err(ApiError::Unauthorized);
+        };
+        let public_key = PublicKey::from_slice(&stored.public_key)
+            .map_err(|e| ApiError::internal(format!("stored key of device {}: {e}", signed.device_id)))?;
+        signed.verify(&public_key, state).await?;
+        Ok(Authed {
+            device: AuthedDevice {
+                device_id: signed.device_id,
+                username: stored.username,
+                public_key,
+            },
+            body: signed.body,
+        })
+    }
+}
+
+/// Parses a JSON body; any failure is a `400 bad_request` saying what is wrong.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not what this route expects: {e}")))
+}

@@ -1,0 +1,153 @@
+//! The server's one error type and the one place it becomes an HTTP answer.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hush_proto::{ErrorBody, codes};
+
+use crate::store::StoreError;
+
+/// Every way a request can fail. Client mistakes carry a sentence for the person; internal
+/// failures carry detail for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or a parameter is malformed or breaks a rule.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the server accepts.
+    #[error("the request body is too large")]
+    TooLarge,
+    /// Missing or invalid signature, timestamp, nonce, or unknown device. Deliberately the
+    /// same for all of them.
+    #[error("the request is not signed by a known device, or its signature, time or nonce is not valid")]
+    Unauthorized,
+    /// The request's timestamp is too far from the server's clock. Checked before the
+    /// device is looked up, so it reveals nothing about the device.
+    #[error("the request's time is more than 5 minutes away from the server's clock; check this computer's clock")]
+    ClockSkew,
+    /// The device may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method.
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
+    /// Registering a username that exists.
+    #[error("this username is taken; pick another")]
+    UsernameTaken,
+    /// A message or commit for an epoch that is not the group's current one.
+    #[error("another change to this conversation was accepted first; catch up and retry")]
+    StaleEpoch,
+    /// Creating something that exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request took longer than the server allows.
+    #[error("the request took too long")]
+    Timeout,
+    /// The server failed; the detail goes to the log, never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An internal error from anything displayable.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    /// The error a bare status stands for, used to give a JSON body to answers made by
+    /// layers that know only a status (body limit, timeout, method routing).
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::FORBIDDEN => ApiError::Forbidden("this is not allowed".into()),
+            StatusCode::NOT_FOUND => ApiError::NotFound("no such route".into()),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::CONFLICT => ApiError::Conflict("this conflicts with what the server holds".into()),
+            s if s.is_client_error() => ApiError::BadRequest(
+                s.canonical_reason()
+                    .map_or_else(|| "the request is not valid".to_owned(), |r| format!("the request is not valid: {}", r.to_lowercase())),
+            ),
+            s => ApiError::Internal(format!("a layer answered {s}")),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+            ApiError::Unauthorized | ApiError::ClockSkew => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::BAD_REQUEST),
+            ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
+            ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UsernameTaken => ApiError::UsernameTaken,
+            StoreError::Conflict(m) => ApiError::Conflict(m.into()),
+            StoreError::NotFound(m) => ApiError::NotFound(m.into()),
+            StoreError::NotMember => ApiError::Forbidden(e.to_string()),
+            StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
+        }
+    }
+}
+
+/// The one mapping from [`ApiError`] to an HTTP answer: status + JSON [`ErrorBody`].
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "the server failed; try again later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: code.to_owned(),
+            message,
+        };
+        // Serializing two strings can't fail; fall back to a fixed body if it ever did.
+        let json = serde_json::to_vec(&body)
+            .unwrap_or_else(|_| br#"{"error":"internal","message":"the server failed"}"#.to_vec());
+        let mut res = (status, json).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
+    }
+}
+
+/// Response middleware: gives a JSON [`ErrorBody`] to any error answer that lacks one
+/// (made by a layer or by axum itself: body limit, timeout, unknown method).
+pub async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let mut fixed = ApiError::from_status(status).into_response();
+        // Keep the status (e.g. 405's Allow header matters less than the code staying put).
+        *fixed.status_mut() = status;
+        if let Some(allow) = res.headers().get(header::ALLOW) {
+            fixed.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        return fixed;
+    }
+    res
+}

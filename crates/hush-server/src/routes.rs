@@ -1,0 +1,503 @@
+//! The HTTP handlers of API version 1. Each one validates what it is given (answering 4xx
+//! with a sentence), hands the store plain values, and wakes the devices that got mail once
+//! the store's transaction has committed.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use hush_core::identity::{CertificateBody, DeviceCertificate, PublicKey, device_id_well_formed};
+use hush_core::mls::{WireKind, check_key_package, inspect, inspect_welcome};
+use hush_proto::{
+    Accepted, AckRequest, ClaimResponse, ClaimedKeyPackage, CommitRequest, CreateGroupRequest, DeviceRecord,
+    DeviceUpload, GroupInfo, InboxItem, InboxResponse, KeyPackageCount, KeyPackageUpload, MessageRequest,
+    RegisterRequest, RegisteredDevice, UserRecord, B64,
+};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Authed, SignedRequest, parse_json};
+use crate::error::ApiError;
+use crate::store::{NewCommit, NewDevice, StoreError};
+
+/// Most KeyPackages one request may upload.
+pub const MAX_KEY_PACKAGES: usize = 200;
+/// Most inbox ids one acknowledgement may carry.
+pub const MAX_ACK_IDS: usize = 1000;
+/// Inbox page size when the client gives none.
+pub const DEFAULT_INBOX_LIMIT: u32 = 100;
+/// Largest inbox page.
+pub const MAX_INBOX_LIMIT: u32 = 500;
+/// Length of an MLS group id in hush.
+pub const GROUP_ID_LEN: usize = 16;
+
+/// One path segment, with a JSON error if it can't be read.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| PathParam(s))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+fn group_id_from_hex(hex_id: &str) -> Result<Vec<u8>, ApiError> {
+    match hex::decode(hex_id) {
+        Ok(id) if id.len() == GROUP_ID_LEN => Ok(id),
+        _ => Err(ApiError::BadRequest(format!(
+            "a conversation id in the path is {} hex characters",
+            GROUP_ID_LEN * 2
+        ))),
+    }
+}
+
+/// `GET /health`.
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+/// Any unknown route.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// A known route with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+// ---- devices and users ----
+
+/// Checks KeyPackages: how many, and that each is valid and certified for this very device.
+/// Runs on the blocking pool: it is a few hundred signature checks at most.
+async fn check_key_packages(
+    key_packages: Vec<B64>,
+    last_resort: Option<B64>,
+    device: CertificateBody,
+) -> Result<(Vec<Vec<u8>>, Option<Vec<u8>>), ApiError> {
+    if key_packages.len() > MAX_KEY_PACKAGES {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_KEY_PACKAGES} key packages can be uploaded at once"
+        )));
+    }
+    tokio::task::spawn_blocking(move || {
+        let check = |what: &str, kp: &B64| -> Result<(), ApiError> {
+            let checked = check_key_package(&kp.0)
+                .map_err(|e| ApiError::BadRequest(format!("{what} is not valid: {e}")))?;
+            let c = &checked.certificate;
+            if !c.device_key.ct_eq(&device.device_key)
+                || c.device_id != device.device_id
+                || c.username != device.username
+                || !c.identity_key.ct_eq(&device.identity_key)
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "{what} is not certified for device {} of {}",
+                    device.device_id, device.username
+                )));
+            }
+            Ok(())
+        };
+        for (i, kp) in key_packages.iter().enumerate() {
+            check(&format!("key package {i}"), kp)?;
+        }
+        if let Some(lr) = &last_resort {
+            check("the last-resort key package", lr)?;
+        }
+        Ok((
+            key_packages.into_iter().map(|kp| kp.0).collect(),
+            last_resort.map(|kp| kp.0),
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// The checks shared by register and add-device: the certificate verifies, the request is
+/// signed by the certified device key, as the certified device id, and the KeyPackages
+/// are this device's.
+async fn accept_device(
+    state: &AppState,
+    signed: &SignedRequest,
+    upload: DeviceUpload,
+) -> Result<(CertificateBody, NewDevice), ApiError> {
+    let cert = DeviceCertificate::decode_and_verify(&upload.certificate.0)
+        .map_err(|e| ApiError::BadRequest(format!("the device certificate is not valid: {e}")))?;
+    signed.verify(&cert.body().device_key, state).await?;
+    let body = cert.body().clone();
+    if body.device_id != signed.device_id || !device_id_well_formed(&body.device_id) {
+        return Err(ApiError::BadRequest(format!(
+            "the certificate is for device {:?}, but the request is signed as device {}",
+            body.device_id, signed.device_id
+        )));
+    }
+    let (key_packages, last_resort) =
+        check_key_packages(upload.key_packages, Some(upload.last_resort), body.clone()).await?;
+    let last_resort = last_resort.ok_or_else(|| ApiError::internal("last-resort key package went missing"))?;
+    let device = NewDevice {
+        device_id: body.device_id.clone(),
+        public_key: body.device_key.0.to_vec(),
+        certificate: upload.certificate.0,
+        key_packages,
+        last_resort,
+    };
+    Ok((body, device))
+}
+
+/// `POST /v1/register`: a new user with its first device.
+pub async fn register(State(state): State<AppState>, signed: SignedRequest) -> Result<Response, ApiError> {
+    let req: RegisterRequest = parse_json(&signed.body)?;
+    hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let identity_key = PublicKey::from_slice(&req.identity_key.0)
+        .map_err(|_| ApiError::BadRequest("identity_key is not a valid Ed25519 public key".into()))?;
+    let (cert, device) = accept_device(&state, &signed, req.device).await?;
+    if cert.username != req.username {
+        return Err(ApiError::BadRequest(format!(
+            "the device certificate is for user {:?}, not {:?}",
+            cert.username, req.username
+        )));
+    }
+    if !cert.identity_key.ct_eq(&identity_key) {
+        return Err(ApiError::BadRequest(
+            "the device certificate is not signed by the identity key being registered".into(),
+        ));
+    }
+    state
+        .store
+        .register(&req.username, &identity_key.0, &device, hush_core::now_ms())
+        .await?;
+    tracing::info!(username = %req.username, device_id = %device.device_id, "registered user");
+    let answer = RegisteredDevice {
+        username: req.username,
+        device_id: device.device_id,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /v1/devices`: a new device for an existing user, certified by its identity key.
+pub async fn add_device(State(state): State<AppState>, signed: SignedRequest) -> Result<Response, ApiError> {
+    let upload: DeviceUpload = parse_json(&signed.body)?;
+    let (cert, device) = accept_device(&state, &signed, upload).await?;
+    let refused = || {
+        ApiError::Forbidden(format!(
+            "the device certificate is not signed by the identity key of user {}",
+            cert.username
+        ))
+    };
+    // An unknown user and a wrong identity key look the same.
+    let stored = state.store.identity_key(&cert.username).await?.ok_or_else(refused)?;
+    let stored = PublicKey::from_slice(&stored).map_err(ApiError::internal)?;
+    if !stored.ct_eq(&cert.identity_key) {
+        return Err(refused());
+    }
+    let delivered = match state
+        .store
+        .add_device(&cert.username, &stored.0, &device, hush_core::now_ms())
+        .await
+    {
+        Err(StoreError::NotFound(_)) => return Err(refused()),
+        other => other?,
+    };
+    state.notify(&delivered.recipients);
+    tracing::info!(username = %cert.username, device_id = %device.device_id, "added device");
+    let answer = RegisteredDevice {
+        username: cert.username,
+        device_id: device.device_id,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `GET /v1/users/{username}`.
+pub async fn get_user(
+    State(state): State<AppState>,
+    PathParam(username): PathParam,
+    _authed: Authed,
+) -> Result<Json<UserRecord>, ApiError> {
+    let user = state
+        .store
+        .user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {username:?}")))?;
+    Ok(Json(UserRecord {
+        username: user.username,
+        identity_key: B64(user.identity_key),
+        devices: user
+            .devices
+            .into_iter()
+            .map(|(device_id, certificate)| DeviceRecord {
+                device_id,
+                certificate: B64(certificate),
+            })
+            .collect(),
+    }))
+}
+
+// ---- KeyPackages ----
+
+/// `POST /v1/keypackages`: more KeyPackages for the calling device. Answers the count.
+pub async fn upload_key_packages(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Json<KeyPackageCount>, ApiError> {
+    let upload: KeyPackageUpload = parse_json(&authed.body)?;
+    let device = &authed.device;
+    let identity_key = state
+        .store
+        .identity_key(&device.username)
+        .await?
+        .ok_or_else(|| ApiError::internal("an authenticated device has no user"))?;
+    let expected = CertificateBody {
+        username: device.username.clone(),
+        device_id: device.device_id.clone(),
+        device_key: device.public_key,
+        identity_key: PublicKey::from_slice(&identity_key).map_err(ApiError::internal)?,
+        issued_at: 0,
+    };
+    let (key_packages, last_resort) = check_key_packages(upload.key_packages, upload.last_resort, expected).await?;
+    state
+        .store
+        .add_key_packages(&device.device_id, &key_packages, last_resort.as_deref())
+        .await?;
+    let remaining = state.store.key_package_count(&device.device_id).await?;
+    Ok(Json(KeyPackageCount { remaining }))
+}
+
+/// `GET /v1/keypackages/count`.
+pub async fn count_key_packages(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Json<KeyPackageCount>, ApiError> {
+    let remaining = state.store.key_package_count(&authed.device.device_id).await?;
+    Ok(Json(KeyPackageCount { remaining }))
+}
+
+/// `POST /v1/users/{username}/claim`: one KeyPackage per device of the user.
+pub async fn claim_key_packages(
+    State(state): State<AppState>,
+    PathParam(username): PathParam,
+    _authed: Authed,
+) -> Result<Json<ClaimResponse>, ApiError> {
+    let claimed = state
+        .store
+        .claim(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {username:?}")))?;
+    Ok(Json(ClaimResponse {
+        key_packages: claimed
+            .into_iter()
+            .map(|(device_id, kp)| ClaimedKeyPackage {
+                device_id,
+                key_package: B64(kp),
+            })
+            .collect(),
+    }))
+}
+
+// ---- groups ----
+
+/// `POST /v1/groups`: a new group with the caller as its only member.
+pub async fn create_group(State(state): State<AppState>, authed: Authed) -> Result<Response, ApiError> {
+    let req: CreateGroupRequest = parse_json(&authed.body)?;
+    if req.group_id.0.len() != GROUP_ID_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "a conversation id is {GROUP_ID_LEN} bytes, not {}",
+            req.group_id.0.len()
+        )));
+    }
+    let me = authed.device.device_id;
+    state
+        .store
+        .create_group(&req.group_id.0, &me, hush_core::now_ms())
+        .await?;
+    let info = GroupInfo {
+        epoch: 0,
+        devices: vec![me],
+    };
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+/// `GET /v1/groups/{group_id_hex}`: the routing view, for members only.
+pub async fn get_group(
+    State(state): State<AppState>,
+    PathParam(group_hex): PathParam,
+    authed: Authed,
+) -> Result<Json<GroupInfo>, ApiError> {
+    let group_id = group_id_from_hex(&group_hex)?;
+    let view = state
+        .store
+        .group_for_member(&group_id, &authed.device.device_id)
+        .await?;
+    Ok(Json(GroupInfo {
+        epoch: view.epoch,
+        devices: view.devices,
+    }))
+}
+
+fn check_device_list(what: &str, ids: &[String]) -> Result<(), ApiError> {
+    for (i, id) in ids.iter().enumerate() {
+        if !device_id_well_formed(id) {
+            return Err(ApiError::BadRequest(format!("{what} contains {id:?}, which is not a device id")));
+        }
+        if ids[..i].contains(id) {
+            return Err(ApiError::BadRequest(format!("{what} names device {id} twice")));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/groups/{group_id_hex}/commit`: the first commit for the current epoch wins.
+pub async fn commit(
+    State(state): State<AppState>,
+    PathParam(group_hex): PathParam,
+    authed: Authed,
+) -> Result<Json<Accepted>, ApiError> {
+    let group_id = group_id_from_hex(&group_hex)?;
+    let me = &authed.device.device_id;
+    // Members only, before anything about the body is revealed.
+    state.store.group_for_member(&group_id, me).await?;
+    let req: CommitRequest = parse_json(&authed.body)?;
+    let info = inspect(&req.commit.0).map_err(|e| ApiError::BadRequest(format!("the commit is not valid: {e}")))?;
+    if info.kind != WireKind::Commit {
+        return Err(ApiError::BadRequest(
+            "this is not a commit; send application messages and proposals to /messages".into(),
+        ));
+    }
+    if info.group_id != group_id {
+        return Err(ApiError::BadRequest("the commit is for another conversation".into()));
+    }
+    if let Some(welcome) = &req.welcome {
+        inspect_welcome(&welcome.0).map_err(|e| ApiError::BadRequest(format!("the welcome is not valid: {e}")))?;
+    }
+    check_device_list("added_devices", &req.added_devices)?;
+    check_device_list("removed_devices", &req.removed_devices)?;
+    match (&req.welcome, req.added_devices.is_empty()) {
+        (None, false) => {
+            return Err(ApiError::BadRequest("a commit that adds devices needs a welcome for them".into()));
+        }
+        (Some(_), true) => {
+            return Err(ApiError::BadRequest("a welcome needs the devices it is for in added_devices".into()));
+        }
+        _ => {}
+    }
+    let delivered = state
+        .store
+        .commit(
+            &NewCommit {
+                group_id: &group_id,
+                sender: me,
+                epoch: info.epoch,
+                commit: &req.commit.0,
+                welcome: req.welcome.as_ref().map(|w| w.0.as_slice()),
+                added: &req.added_devices,
+                removed: &req.removed_devices,
+            },
+            hush_core::now_ms(),
+        )
+        .await?;
+    state.notify(&delivered.recipients);
+    Ok(Json(Accepted {
+        message_id: delivered.message_id,
+        epoch: delivered.epoch,
+    }))
+}
+
+/// `POST /v1/groups/{group_id_hex}/messages`: an application message or a proposal made in
+/// the group's current epoch.
+pub async fn post_message(
+    State(state): State<AppState>,
+    PathParam(group_hex): PathParam,
+    authed: Authed,
+) -> Result<Json<Accepted>, ApiError> {
+    let group_id = group_id_from_hex(&group_hex)?;
+    let me = &authed.device.device_id;
+    state.store.group_for_member(&group_id, me).await?;
+    let req: MessageRequest = parse_json(&authed.body)?;
+    let info = inspect(&req.message.0).map_err(|e| ApiError::BadRequest(format!("the message is not valid: {e}")))?;
+    if info.kind == WireKind::Commit {
+        return Err(ApiError::BadRequest("commits go to /commit, not /messages".into()));
+    }
+    if info.group_id != group_id {
+        return Err(ApiError::BadRequest("the message is for another conversation".into()));
+    }
+    let delivered = state
+        .store
+        .post_message(&group_id, me, info.epoch, &req.message.0, hush_core::now_ms())
+        .await?;
+    state.notify(&delivered.recipients);
+    Ok(Json(Accepted {
+        message_id: delivered.message_id,
+        epoch: delivered.epoch,
+    }))
+}
+
+// ---- inbox ----
+
+/// Query of `GET /v1/inbox`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Only items with a larger id.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/inbox?after=ID&limit=N`: the caller's items in order.
+pub async fn inbox(
+    State(state): State<AppState>,
+    query: Result<Query<InboxQuery>, QueryRejection>,
+    authed: Authed,
+) -> Result<Json<InboxResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_INBOX_LIMIT).clamp(1, MAX_INBOX_LIMIT);
+    let rows = state
+        .store
+        .inbox(&authed.device.device_id, query.after.unwrap_or(0), limit)
+        .await?;
+    Ok(Json(InboxResponse {
+        items: rows
+            .into_iter()
+            .map(|r| InboxItem {
+                id: r.id,
+                kind: r.kind,
+                group_id: r.group_id.map(B64),
+                sender_device: r.sender_device,
+                payload: B64(r.payload),
+                received_at: r.received_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/inbox/ack`: delete delivered items of the caller.
+pub async fn ack(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    let req: AckRequest = parse_json(&authed.body)?;
+    if req.ids.len() > MAX_ACK_IDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_ACK_IDS} items can be acknowledged at once"
+        )));
+    }
+    state.store.ack(&authed.device.device_id, &req.ids).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/ws`: a WebSocket that says `inbox` whenever the caller's inbox gets an item.
+pub async fn websocket(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    authed: Authed,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // Subscribe now, so nothing that happens during the handshake is missed.
+    let events = state.inbox_events.subscribe();
+    let shutdown = state.shutdown.clone();
+    let device_id = authed.device.device_id;
+    Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, shutdown)))
+}

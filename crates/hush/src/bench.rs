@@ -1,0 +1,87 @@
+//! `hush bench`: messages per second through one local server, and send-to-receive
+//! latency, with the real client library, real SQLite and real HTTP on loopback.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hush_client::Client;
+
+/// Options for `hush bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Messages for the throughput run.
+    #[arg(long, default_value_t = 500)]
+    messages: usize,
+    /// Round trips for the latency run.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs the benchmark and prints the figures.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.messages == 0 || args.samples == 0 {
+        anyhow::bail!("--messages and --samples must be at least 1");
+    }
+    let dir = tempfile::Builder::new().prefix("hush-bench-").tempdir()?;
+    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("server"))).await?;
+    let url = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let pass = b"bench passphrase";
+    let mut alice = Client::register(&dir.path().join("alice"), &url, "alice", pass).await?;
+    let mut bob = Client::register(&dir.path().join("bob"), &url, "bob", pass).await?;
+    alice.send("bob", "warm-up").await?;
+    bob.sync_and_take_unread().await?;
+
+    println!("hush bench: one server on {url} (SQLite, synchronous=FULL), client library in-process, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+
+    // Throughput: alice sends N messages, each acknowledged by the server (durable), then
+    // bob fetches and decrypts them all.
+    let texts: Vec<String> = (0..args.messages).map(|i| format!("bench message {i}")).collect();
+    let t0 = Instant::now();
+    alice.send_many("bob", &texts).await?;
+    let sent = t0.elapsed();
+    let mut got = 0;
+    while got < args.messages {
+        got += bob.sync_and_take_unread().await?.iter().filter(|m| m.kind == "text").count();
+    }
+    let total = t0.elapsed();
+    let n = args.messages as f64;
+    println!("throughput, {} messages of ~20 bytes, 1:1 conversation:", args.messages);
+    println!("  send (encrypt + durable accept)    {:>8.0} msg/s", n / sent.as_secs_f64());
+    println!("  send + receive (decrypt, all)      {:>8.0} msg/s", n / total.as_secs_f64());
+
+    // Latency: one message at a time, from alice's send call to bob having it decrypted.
+    let mut lat = Vec::with_capacity(args.samples);
+    for i in 0..args.samples {
+        let t = Instant::now();
+        alice.send("bob", &format!("ping {i}")).await?;
+        loop {
+            if bob.sync_and_take_unread().await?.iter().any(|m| m.kind == "text") {
+                break;
+            }
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!("send -> receive latency over {} round trips:", args.samples);
+    println!("  p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3);
+    let _ = stop.send(());
+    let _ = handle.await;
+    drop((alice, bob));
+    dir.close()?;
+    Ok(())
+}

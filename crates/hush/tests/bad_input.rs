@@ -1,0 +1,89 @@
+//! Bad input: a clear sentence and a non-zero exit from the CLI; a 4xx with a JSON message
+//! from the server; nothing stored; never a 500.
+
+mod common;
+use common::*;
+
+#[test]
+fn the_cli_refuses_bad_input_with_one_sentence() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let a = dir.path().join("a");
+    register(&a, "alice", &server.url);
+
+    let e = fails(&dir.path().join("x"), &["register", "alice", "--server", &server.url]);
+    assert!(e.contains("taken"), "{e}");
+    let e = fails(&dir.path().join("y"), &["register", "Bad Name", "--server", &server.url]);
+    assert!(e.contains("username"), "{e}");
+    let e = fails(&a, &["register", "alice2", "--server", &server.url]);
+    assert!(e.contains("already holds an account"), "{e}");
+    let e = fails(&a, &["send", "nobody", "hello"]);
+    assert!(e.contains("no user named nobody"), "{e}");
+    let e = fails(&a, &["conversation", "create", "g", "--with", "ghost"]);
+    assert!(e.contains("no user named ghost"), "{e}");
+    let e = fails(&dir.path().join("empty"), &["read"]);
+    assert!(e.contains("no hush account"), "{e}");
+    let e = fails(&a, &["send", "alice", "to myself"]);
+    assert!(!e.is_empty());
+
+    let out = std::process::Command::new(hush_bin())
+        .arg("--home").arg(&a).args(["read"])
+        .env("HUSH_PASSPHRASE", "wrong passphrase")
+        .output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+
+    let e = fails(&a, &["send", "bob"]);
+    assert!(e.contains("text"), "{e}");
+    // The server down: a clear sentence, not a panic.
+    drop(server);
+    let e = fails(&a, &["read"]);
+    assert!(e.contains("can't reach the server"), "{e}");
+}
+
+#[test]
+fn the_server_answers_bad_requests_with_4xx_and_a_message() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let check = |status: u16, body: &str, want: u16, what: &str| {
+            assert_eq!(status, want, "{what}: {body}");
+            let e: hush_proto::ErrorBody = serde_json::from_str(body).unwrap_or_else(|_| panic!("{what}: not a JSON error: {body}"));
+            assert!(!e.message.is_empty(), "{what}");
+        };
+        // Wrong JSON.
+        let r = http.post(format!("{}/v1/register", server.url)).header("content-type", "application/json").body("{\"username\": 5}").send().await.expect("send");
+        let s = r.status().as_u16();
+        check(s, &r.text().await.unwrap_or_default(), 400, "wrong json");
+        // Not JSON at all.
+        let r = http.post(format!("{}/v1/register", server.url)).body("\u{1}garbage").send().await.expect("send");
+        let s = r.status().as_u16();
+        assert!((400..500).contains(&s), "garbage: {s}");
+        // Oversized.
+        let r = http.post(format!("{}/v1/register", server.url)).body(vec![b'a'; 3 << 20]).send().await.expect("send");
+        let s = r.status().as_u16();
+        check(s, &r.text().await.unwrap_or_default(), 413, "oversized");
+        // Unsigned and badly signed requests.
+        let r = http.get(format!("{}/v1/inbox", server.url)).send().await.expect("send");
+        let s = r.status().as_u16();
+        check(s, &r.text().await.unwrap_or_default(), 401, "unsigned");
+        let r = http.get(format!("{}/v1/inbox", server.url))
+            .header(hush_proto::HEADER_DEVICE, "0011223344556677")
+            .header(hush_proto::HEADER_TIMESTAMP, hush_core::now_ms().to_string())
+            .header(hush_proto::HEADER_NONCE, "00112233445566778899aabbccddeeff")
+            .header(hush_proto::HEADER_SIGNATURE, "AAAA")
+            .send().await.expect("send");
+        let s = r.status().as_u16();
+        check(s, &r.text().await.unwrap_or_default(), 401, "bad signature");
+        // Unknown user, unknown route.
+        let r = http.get(format!("{}/v1/nope", server.url)).send().await.expect("send");
+        assert_eq!(r.status().as_u16(), 404);
+        let r = http.get(format!("{}/health", server.url)).send().await.expect("send");
+        assert_eq!(r.status().as_u16(), 200);
+    });
+    // Nothing was stored by any of it: a fresh registration of any name still works.
+    let a = dir.path().join("a");
+    register(&a, "alice", &server.url);
+}

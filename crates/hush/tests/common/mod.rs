@@ -1,0 +1,236 @@
+//! Test harness: the real `hush` binary, a real `hush server` on 127.0.0.1, and a hostile
+//! proxy that sits between clients and the server and misbehaves on purpose.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+pub const PASS: &str = "correct horse battery staple";
+
+pub fn hush_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hush")
+}
+
+/// A `hush server` child process.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub addr: String,
+    pub data: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on an OS-chosen port (or `listen`) and waits until it listens.
+    pub fn start(data: &Path, listen: &str) -> Server {
+        let mut child = Command::new(hush_bin())
+            .args(["server", "--listen", listen, "--data"])
+            .arg(data)
+            .env("HUSH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut addr = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("read stderr");
+            if let Some(rest) = line.strip_prefix("hush server listening on http://") {
+                addr = rest.trim().to_owned();
+                break;
+            }
+        }
+        assert!(!addr.is_empty(), "server did not start");
+        // Keep draining so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url: format!("http://{addr}"), addr, data: data.to_owned() }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `hush --home HOME args...` with the test passphrase.
+pub fn hush(home: &Path, args: &[&str]) -> Output {
+    Command::new(hush_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("HUSH_PASSPHRASE", PASS)
+        .output()
+        .expect("run hush")
+}
+
+/// Like [`hush`] with standard input.
+pub fn hush_stdin(home: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(hush_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs hush and asserts success; returns stdout.
+#[track_caller]
+pub fn ok(home: &Path, args: &[&str]) -> String {
+    let out = hush(home, args);
+    assert!(
+        out.status.success(),
+        "hush {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs hush and asserts failure with one line on stderr; returns stderr.
+#[track_caller]
+pub fn fails(home: &Path, args: &[&str]) -> String {
+    let out = hush(home, args);
+    assert!(!out.status.success(), "hush {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "one sentence expected, got: {err}");
+    err
+}
+
+pub fn register(home: &Path, user: &str, url: &str) {
+    ok(home, &["register", user, "--server", url]);
+}
+
+/// Messages from `hush read --json`.
+pub fn read(home: &Path) -> Vec<serde_json::Value> {
+    ok(home, &["read", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+/// The texts (kind "text") from a read.
+pub fn texts(msgs: &[serde_json::Value]) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m["kind"] == "text")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+pub fn warnings(msgs: &[serde_json::Value]) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m["kind"] == "warning")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Every file under `dir`, concatenated.
+pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let e = e.expect("entry");
+            if e.file_type().expect("type").is_dir() {
+                stack.push(e.path());
+            } else {
+                out.extend(std::fs::read(e.path()).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+// ------------------------------------------------------------------ hostile proxy
+
+/// What the proxy does to traffic.
+pub type Rewrite = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+/// A real HTTP proxy in front of the real server. `rewrite(method, path, response_body)`
+/// may change any answer the clients get.
+pub struct Proxy {
+    pub url: String,
+    rewrite: Arc<Mutex<Option<Rewrite>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        let rewrite: Arc<Mutex<Option<Rewrite>>> = Arc::new(Mutex::new(None));
+        let upstream = upstream.to_owned();
+        let rw = rewrite.clone();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        rt.spawn(async move {
+            let client = reqwest::Client::new();
+            let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                let client = client.clone();
+                let upstream = upstream.clone();
+                let rw = rw.clone();
+                async move {
+                    let method = req.method().clone();
+                    let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+                    let headers = req.headers().clone();
+                    let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.unwrap_or_default();
+                    let mut fwd = client.request(method.clone(), format!("{upstream}{path}")).body(body.to_vec());
+                    for (k, v) in headers.iter() {
+                        if k != "host" && k != "content-length" {
+                            fwd = fwd.header(k, v);
+                        }
+                    }
+                    let resp = fwd.send().await.expect("upstream");
+                    let status = resp.status();
+                    let ctype = resp.headers().get("content-type").cloned();
+                    let mut bytes = resp.bytes().await.unwrap_or_default().to_vec();
+                    let f = rw.lock().expect("lock").clone();
+                    if let Some(f) = f {
+                        bytes = f(method.as_str(), &path, bytes);
+                    }
+                    let mut r = axum::response::Response::builder().status(status);
+                    if let Some(c) = ctype {
+                        r = r.header("content-type", c);
+                    }
+                    r.body(axum::body::Body::from(bytes)).expect("response")
+                }
+            });
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Proxy { url: format!("http://{addr}"), rewrite, _rt: rt }
+    }
+
+    pub fn set(&self, f: Option<Rewrite>) {
+        *self.rewrite.lock().expect("lock") = f;
+    }
+}
+
+/// Rewrites the items of an inbox answer.
+pub fn edit_inbox(body: Vec<u8>, f: impl FnOnce(&mut Vec<hush_proto::InboxItem>)) -> Vec<u8> {
+    let Ok(mut inbox) = serde_json::from_slice::<hush_proto::InboxResponse>(&body) else {
+        return body;
+    };
+    f(&mut inbox.items);
+    serde_json::to_vec(&inbox).expect("json")
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("hush-test-").tempdir().expect("tempdir")
+}

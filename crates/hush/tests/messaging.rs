@@ -1,0 +1,143 @@
+//! Conversations through the real binary and a real server: one-to-one and groups,
+//! offline delivery, order, several devices, removal and late joiners, and what the
+//! server's files contain.
+
+mod common;
+use common::*;
+
+#[test]
+fn one_to_one_and_group_offline_in_order_and_no_plaintext_on_server() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    register(&c, "carol", &server.url);
+
+    // bob is not running anything while alice sends: offline delivery.
+    let lines: Vec<String> = (1..=5).map(|i| format!("one-to-one secret number {i}")).collect();
+    let out = hush_stdin(&a, &["send", "bob", "--stdin"], &lines.join("\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = read(&b);
+    assert_eq!(texts(&got), lines, "all five, in order");
+    assert!(got.iter().filter(|m| m["kind"] == "text").all(|m| m["sender"] == "alice" && m["conversation"] == "alice"));
+    assert!(read(&b).is_empty(), "read shows only what is new");
+
+    ok(&b, &["send", "alice", "bob's reply, also secret"]);
+    assert_eq!(texts(&read(&a)), vec!["bob's reply, also secret"]);
+
+    // A three-person group.
+    ok(&a, &["conversation", "create", "trio", "--with", "bob,carol"]);
+    ok(&a, &["send", "trio", "group secret from alice"]);
+    ok(&c, &["send", "trio", "group secret from carol"]);
+    let bob_sees = texts(&read(&b));
+    assert_eq!(bob_sees, vec!["group secret from alice", "group secret from carol"]);
+    assert_eq!(texts(&read(&c)), vec!["group secret from alice"]);
+    assert_eq!(texts(&read(&a)), vec!["group secret from carol"]);
+
+    let list = ok(&b, &["conversation", "list", "--json"]);
+    assert!(list.contains("\"trio\""), "{list}");
+    let members = ok(&b, &["conversation", "members", "trio", "--json"]);
+    for u in ["alice", "bob", "carol"] {
+        assert!(members.contains(&format!("\"{u}\"")), "{members}");
+    }
+
+    // The server's database and data directory hold none of the plaintexts.
+    drop(server);
+    let bytes = all_bytes(&dir.path().join("data"));
+    assert!(bytes.len() > 10_000, "the server did store things");
+    for t in lines.iter().map(String::as_str).chain(["bob's reply, also secret", "group secret from alice", "group secret from carol", "trio"]) {
+        assert!(!contains(&bytes, t), "server data contains {t:?}");
+    }
+    // Nor do the clients' homes: their state is sealed.
+    for h in [&a, &b, &c] {
+        let bytes = all_bytes(h);
+        assert!(!contains(&bytes, "group secret from alice"));
+    }
+}
+
+#[test]
+fn removed_member_sees_nothing_after_and_late_member_nothing_before() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let homes: Vec<_> = ["alice", "bob", "carol", "dave"].iter().map(|u| {
+        let h = dir.path().join(u);
+        register(&h, u, &server.url);
+        h
+    }).collect();
+    let (a, b, c, d) = (&homes[0], &homes[1], &homes[2], &homes[3]);
+    ok(a, &["conversation", "create", "plans", "--with", "bob,carol"]);
+    ok(a, &["send", "plans", "before dave joined"]);
+    ok(a, &["conversation", "add", "plans", "dave"]);
+    ok(a, &["send", "plans", "after dave joined"]);
+    let dave = read(d);
+    assert_eq!(texts(&dave), vec!["after dave joined"], "a member added later can't read earlier messages");
+
+    ok(a, &["conversation", "remove", "plans", "carol"]);
+    ok(a, &["send", "plans", "after carol left"]);
+    let carol = read(c);
+    assert_eq!(texts(&carol), vec!["before dave joined", "after dave joined"]);
+    assert!(carol.iter().any(|m| m["kind"] == "event" && m["text"].as_str().unwrap_or("").contains("removed you")), "{carol:?}");
+    assert_eq!(texts(&read(b)), vec!["before dave joined", "after dave joined", "after carol left"]);
+    assert_eq!(texts(&read(d)), vec!["after carol left"]);
+    // carol can no longer send there.
+    let err = fails(c, &["send", "plans", "let me back"]);
+    assert!(err.contains("no conversation") || err.contains("no longer a member"), "{err}");
+    let members = ok(a, &["conversation", "members", "plans", "--json"]);
+    assert!(!members.contains("\"carol\""));
+}
+
+#[test]
+fn a_user_with_two_devices_sees_everything_on_both() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a1, a2, b) = (dir.path().join("a1"), dir.path().join("a2"), dir.path().join("b"));
+    register(&a1, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    ok(&b, &["send", "alice", "hello alice's first device"]);
+    assert_eq!(texts(&read(&a1)), vec!["hello alice's first device"]);
+
+    // Link a second device: it shows a code, the first device approves it.
+    let mut link = std::process::Command::new(hush_bin())
+        .arg("--home").arg(&a2)
+        .args(["device", "link", "alice", "--server", &server.url])
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn link");
+    let stdout = link.stdout.take().expect("stdout");
+    let mut code = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.expect("line");
+        if let Some(c) = line.trim().strip_prefix("hush device approve ") {
+            code = c.trim().to_owned();
+            break;
+        }
+    }
+    assert!(!code.is_empty(), "the new device shows a code");
+    let wrong = fails(&a1, &["device", "approve", "AAAA-AAAA-AAAA"]);
+    assert!(wrong.contains("no device is waiting with that code"), "{wrong}");
+    ok(&a1, &["device", "approve", &code]);
+    let status = link.wait().expect("wait");
+    assert!(status.success(), "link finished");
+
+    let devices = ok(&a1, &["device", "list", "--json"]);
+    assert_eq!(devices.lines().count(), 2, "{devices}");
+
+    // alice's first device (and bob) add the new device to the shared conversation.
+    read(&a1);
+    read(&b);
+    let joined = read(&a2);
+    assert!(joined.iter().any(|m| m["kind"] == "event"), "{joined:?}");
+    ok(&b, &["send", "alice", "to both of alice's devices"]);
+    assert_eq!(texts(&read(&a1)), vec!["to both of alice's devices"]);
+    assert_eq!(texts(&read(&a2)), vec!["to both of alice's devices"]);
+
+    // What one device sends appears on the other.
+    ok(&a2, &["send", "bob", "sent from the second device"]);
+    assert_eq!(texts(&read(&b)), vec!["sent from the second device"]);
+    let other = read(&a1);
+    assert_eq!(texts(&other), vec!["sent from the second device"]);
+    assert_eq!(other.iter().find(|m| m["kind"] == "text").map(|m| m["sender"].clone()), Some("alice".into()));
+}
