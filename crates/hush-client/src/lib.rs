@@ -695,6 +695,9 @@ impl Client {
         let id = match self.resolve(target)? {
             Some(id) => id,
             None => {
+                if self.state.conversations.values().any(|m| !m.active && !m.direct && m.name == target) {
+                    return Err(ClientError::Usage(format!("you are no longer a member of {target}")));
+                }
                 if hush_core::username::validate(target).is_err() {
                     return Err(ClientError::Usage(format!("no conversation or user named {target}")));
                 }

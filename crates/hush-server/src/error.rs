@@ -22,7 +22,10 @@ pub enum ApiError {
     Unauthorized,
     /// The request's timestamp is too far from the server's clock. Checked before the
     /// device is looked up, so it reveals nothing about the device.
-    #[error("the request's time is more than 5 minutes away from the server's clock; check this computer's clock")]
+    #[error(
+        "the request's time is more than {} minutes away from the server's clock; check this computer's clock",
+        hush_core::auth::MAX_CLOCK_SKEW_MS / 60_000
+    )]
     ClockSkew,
     /// The device may not do this.
     #[error("{0}")]
@@ -42,6 +45,9 @@ pub enum ApiError {
     /// Creating something that exists.
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests or pending things.
+    #[error("{0}")]
+    RateLimited(String),
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -86,6 +92,7 @@ impl ApiError {
             ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
@@ -101,6 +108,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotMember => ApiError::Forbidden(e.to_string()),
             StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
             StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::TooMany(m) => ApiError::RateLimited(m.into()),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
     }

@@ -6,7 +6,9 @@
 //! It reads nothing but the public framing of MLS messages (group id, epoch, content type):
 //! everything else is ciphertext to it. The API is described by the types in `hush-proto`;
 //! every route but `register`, `devices` and `health` is signed by a registered device
-//! (see [`auth`]).
+//! (headers `x-hush-device`, `x-hush-timestamp`, `x-hush-nonce`, `x-hush-signature` over
+//! `hush_core::auth::canonical_request`); `register` and `devices` are signed by the new
+//! device's key, taken from the certificate in their body.
 //!
 //! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
 //! on disk, so it survives a crash of the server or the machine.
@@ -15,18 +17,19 @@
 //! # async fn demo() -> Result<(), hush_server::ServerError> {
 //! use hush_server::{Server, ServerConfig};
 //!
-//! let config = ServerConfig::new("127.0.0.1:8443".parse().unwrap_or_else(|_| unreachable!()), "/var/lib/hush".into());
+//! let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 8443));
+//! let config = ServerConfig::new(listen, "/var/lib/hush".into());
 //! let server = Server::bind(config).await?;
 //! println!("listening on {}", server.local_addr());
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
 
-pub mod auth;
-pub mod error;
-pub mod routes;
-pub mod store;
-pub mod ws;
+mod auth;
+mod error;
+mod routes;
+mod store;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,7 +49,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use crate::error::ApiError;
+use crate::error::ApiError;
 use crate::store::Store;
 
 /// Name of the database file inside the data directory.
@@ -130,7 +133,7 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// What every handler shares.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The database.
     pub store: Store,
     /// Ids of devices whose inbox just got an item (sent after the commit).
@@ -169,6 +172,9 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/inbox", get(routes::inbox))
         .route("/v1/inbox/ack", post(routes::ack))
         .route("/v1/ws", get(routes::websocket))
+        .route("/v1/link", post(routes::create_link).get(routes::pending_links))
+        .route("/v1/link/{link_id}", get(routes::link_status))
+        .route("/v1/link/{link_id}/approve", post(routes::approve_link))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Each layer wraps the ones above it: the last is the outermost.

@@ -15,7 +15,8 @@ use hush_core::mls::{WireKind, check_key_package, inspect, inspect_welcome};
 use hush_proto::{
     Accepted, AckRequest, ClaimResponse, ClaimedKeyPackage, CommitRequest, CreateGroupRequest, DeviceRecord,
     DeviceUpload, GroupInfo, InboxItem, InboxResponse, KeyPackageCount, KeyPackageUpload, MessageRequest,
-    RegisterRequest, RegisteredDevice, UserRecord, B64,
+    RegisterRequest, RegisteredDevice, UserRecord, B64, LinkApproval, LinkCreated, LinkRequest, LinkStatus,
+    PendingLink, PendingLinks,
 };
 use serde::Deserialize;
 
@@ -500,4 +501,83 @@ pub async fn websocket(
     let shutdown = state.shutdown.clone();
     let device_id = authed.device.device_id;
     Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, shutdown)))
+}
+
+// ---- device linking (relay only: the server sees public keys and a sealed bundle) ----
+
+/// How long a link request lives.
+pub const LINK_TTL_MS: i64 = 10 * 60 * 1000;
+/// Most link requests waiting per account.
+pub const MAX_PENDING_LINKS: i64 = 5;
+/// Largest sealed link bundle.
+pub const MAX_LINK_BUNDLE: usize = 256 * 1024;
+
+/// `POST /v1/link`: a new device asks to join an account (unauthenticated: it has no
+/// certificate yet). Answers a random id that is the capability to fetch the approval.
+pub async fn create_link(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let req: LinkRequest = parse_json(&body)?;
+    hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    PublicKey::from_slice(&req.device_key.0)
+        .map_err(|_| ApiError::BadRequest("device_key is not a valid Ed25519 public key".into()))?;
+    if req.hpke_key.0.len() != 32 {
+        return Err(ApiError::BadRequest("hpke_key is not a 32-byte X25519 public key".into()));
+    }
+    let link_id = hush_core::auth::fresh_nonce();
+    let now = hush_core::now_ms();
+    state
+        .store
+        .create_link(&link_id, &req.username, &req.device_key.0, &req.hpke_key.0, now, now + LINK_TTL_MS, MAX_PENDING_LINKS)
+        .await?;
+    Ok((StatusCode::CREATED, Json(LinkCreated { link_id })).into_response())
+}
+
+/// `GET /v1/link`: the caller's account's pending requests.
+pub async fn pending_links(State(state): State<AppState>, authed: Authed) -> Result<Json<PendingLinks>, ApiError> {
+    let rows = state.store.pending_links(&authed.device.username, hush_core::now_ms()).await?;
+    Ok(Json(PendingLinks {
+        requests: rows
+            .into_iter()
+            .map(|r| PendingLink {
+                link_id: r.link_id,
+                device_key: B64(r.device_key),
+                hpke_key: B64(r.hpke_key),
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+fn link_id_ok(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest("a link id is 32 hex characters".into()))
+    }
+}
+
+/// `POST /v1/link/{id}/approve`: an existing device of the account stores the sealed bundle.
+pub async fn approve_link(
+    State(state): State<AppState>,
+    PathParam(link_id): PathParam,
+    authed: Authed,
+) -> Result<StatusCode, ApiError> {
+    link_id_ok(&link_id)?;
+    let req: LinkApproval = parse_json(&authed.body)?;
+    if req.sealed.0.is_empty() || req.sealed.0.len() > MAX_LINK_BUNDLE {
+        return Err(ApiError::BadRequest("the sealed bundle is empty or too large".into()));
+    }
+    state
+        .store
+        .approve_link(&link_id, &authed.device.username, &req.sealed.0, hush_core::now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/link/{id}`: the approval, once (the id is the capability).
+pub async fn link_status(State(state): State<AppState>, PathParam(link_id): PathParam) -> Result<Json<LinkStatus>, ApiError> {
+    link_id_ok(&link_id)?;
+    match state.store.take_link_approval(&link_id, hush_core::now_ms()).await? {
+        Some(sealed) => Ok(Json(LinkStatus { sealed: sealed.map(B64) })),
+        None => Err(ApiError::NotFound("no such link request, or it expired".into())),
+    }
 }

@@ -76,7 +76,31 @@ CREATE TABLE nonces (
     PRIMARY KEY (device_id, nonce)
 );
 CREATE INDEX nonces_by_expiry ON nonces(expires_at);
+"#, r#"
+CREATE TABLE link_requests (
+    link_id    TEXT PRIMARY KEY,
+    username   TEXT NOT NULL REFERENCES users(username),
+    device_key BLOB NOT NULL,
+    hpke_key   BLOB NOT NULL,
+    sealed     BLOB,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX link_requests_by_user ON link_requests(username, expires_at);
 "#];
+
+/// A pending device-link request.
+#[derive(Debug, Clone)]
+pub struct LinkRow {
+    /// Its id.
+    pub link_id: String,
+    /// The new device's signing key.
+    pub device_key: Vec<u8>,
+    /// The new device's HPKE key.
+    pub hpke_key: Vec<u8>,
+    /// When it was made.
+    pub created_at: i64,
+}
 
 /// Why a store operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +129,9 @@ pub enum StoreError {
     /// The request names devices in a way that contradicts the server's view.
     #[error("{0}")]
     Invalid(String),
+    /// Too many of something pending.
+    #[error("{0}")]
+    TooMany(&'static str),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -840,6 +867,125 @@ impl Store {
 
     /// Deletes these inbox items of this device (others' are untouched), and every message
     /// no inbox refers to any more. Unknown ids are ignored.
+    // ---- device linking ----
+
+    /// Records a link request for an existing user; at most `max_pending` unexpired,
+    /// unapproved requests per user.
+    pub async fn create_link(
+        &self,
+        link_id: &str,
+        username: &str,
+        device_key: &[u8],
+        hpke_key: &[u8],
+        now: i64,
+        expires_at: i64,
+        max_pending: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM link_requests WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound("there is no such user"));
+        }
+        let pending: i64 = sqlx::query("SELECT COUNT(*) FROM link_requests WHERE username = ? AND sealed IS NULL")
+            .bind(username)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if pending >= max_pending {
+            return Err(StoreError::TooMany(
+                "too many devices are waiting to be linked to this account; try again in 10 minutes",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO link_requests (link_id, username, device_key, hpke_key, sealed, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, NULL, ?, ?)",
+        )
+        .bind(link_id)
+        .bind(username)
+        .bind(device_key)
+        .bind(hpke_key)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unexpired, unapproved link requests for a user.
+    pub async fn pending_links(&self, username: &str, now: i64) -> Result<Vec<LinkRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT link_id, device_key, hpke_key, created_at FROM link_requests \
+             WHERE username = ? AND sealed IS NULL AND expires_at > ? ORDER BY created_at",
+        )
+        .bind(username)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LinkRow {
+                    link_id: r.try_get(0)?,
+                    device_key: r.try_get(1)?,
+                    hpke_key: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the sealed approval of a pending request of `username`.
+    pub async fn approve_link(&self, link_id: &str, username: &str, sealed: &[u8], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE link_requests SET sealed = ? \
+             WHERE link_id = ? AND username = ? AND sealed IS NULL AND expires_at > ?",
+        )
+        .bind(sealed)
+        .bind(link_id)
+        .bind(username)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Err(StoreError::NotFound("no such pending link request"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The approval of a link request: `None` if unknown or expired, `Some(None)` while
+    /// waiting. A delivered approval is deleted: it is fetched once.
+    pub async fn take_link_approval(&self, link_id: &str, now: i64) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT sealed FROM link_requests WHERE link_id = ? AND expires_at > ?")
+            .bind(link_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sealed: Option<Vec<u8>> = row.try_get(0)?;
+        if sealed.is_some() {
+            sqlx::query("DELETE FROM link_requests WHERE link_id = ?")
+                .bind(link_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(sealed))
+    }
+
     pub async fn ack(&self, device_id: &str, ids: &[i64]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         for id in ids {

@@ -113,32 +113,12 @@ impl TestDevice {
     }
 
     fn upload(&self, count: usize) -> DeviceUpload {
-        let (kps, mut last) = mls::key_packages(&self.provider, &self.mls(), count).expect("key packages");
-        if mls::check_key_package(&last).is_err() {
-            last = self.last_resort_workaround();
-        }
+        let (kps, last) = mls::key_packages(&self.provider, &self.mls(), count).expect("key packages");
         DeviceUpload {
             certificate: B64(self.cert.encode()),
             key_packages: kps.into_iter().map(B64).collect(),
             last_resort: B64(last),
         }
-    }
-
-    /// TEMPORARY, until hush-core's `key_packages` is fixed: its last-resort KeyPackage
-    /// lacks the `last_resort` extension in the leaf's capabilities, so OpenMLS (and this
-    /// server) refuse it. This builds one the way hush-core should.
-    fn last_resort_workaround(&self) -> Vec<u8> {
-        use openmls::prelude::*;
-        let credential = CredentialWithKey {
-            credential: BasicCredential::new(self.cert.encode()).into(),
-            signature_key: self.key.public().0.to_vec().into(),
-        };
-        let bundle = KeyPackage::builder()
-            .leaf_node_capabilities(Capabilities::builder().extensions(vec![ExtensionType::LastResort]).build())
-            .mark_as_last_resort()
-            .build(mls::CIPHERSUITE, &self.provider, &self.key, credential)
-            .unwrap();
-        MlsMessageOut::from(bundle.key_package().clone()).to_bytes().unwrap()
     }
 
     fn register_request(&self, count: usize) -> RegisterRequest {
@@ -601,7 +581,7 @@ async fn malformed_oversized_and_misrouted_requests_get_json_errors() {
 // ---------------------------------------------------------------------------------------
 // Groups, ordering and delivery
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_commits_for_one_epoch_one_wins_the_other_is_stale() {
     let dir = tempfile::tempdir().unwrap();
     let server = Running::start(dir.path()).await;
@@ -772,8 +752,15 @@ async fn a_message_travels_from_alice_to_bob_and_is_gone_after_ack() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert!(client.inbox(&server, &bob).await.items.is_empty());
 
-    let _ = socket.close(None).await;
+    // Shutting down closes the socket instead of waiting for it.
     server.stop().await;
+    let last = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the socket ends within 5 s");
+    assert!(
+        matches!(last, None | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))),
+        "{last:?}"
+    );
 }
 
 #[tokio::test]

@@ -53,8 +53,15 @@ fn the_server_answers_bad_requests_with_4xx_and_a_message() {
             let e: hush_proto::ErrorBody = serde_json::from_str(body).unwrap_or_else(|_| panic!("{what}: not a JSON error: {body}"));
             assert!(!e.message.is_empty(), "{what}");
         };
-        // Wrong JSON.
-        let r = http.post(format!("{}/v1/register", server.url)).header("content-type", "application/json").body("{\"username\": 5}").send().await.expect("send");
+        // Wrong JSON, in a request signed like a real registration.
+        let key = hush_core::identity::SecretKey::generate();
+        let body = b"{\"username\": 5}";
+        let signer = hush_client::api::Signer { device_id: "0011223344556677", key: &key };
+        let mut req = http.post(format!("{}/v1/register", server.url)).header("content-type", "application/json").body(body.to_vec());
+        for (k, v) in hush_client::api::Api::signed_headers(&signer, "POST", "/v1/register", body) {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.expect("send");
         let s = r.status().as_u16();
         check(s, &r.text().await.unwrap_or_default(), 400, "wrong json");
         // Not JSON at all.
