@@ -69,7 +69,7 @@ fn the_server_answers_bad_requests_with_4xx_and_a_message() {
         let s = r.status().as_u16();
         assert!((400..500).contains(&s), "garbage: {s}");
         // Oversized.
-        let r = http.post(format!("{}/v1/register", server.url)).body(vec![b'a'; 3 << 20]).send().await.expect("send");
+        let r = http.post(format!("{}/v1/register", server.url)).body(vec![b'a'; (1 << 20) + 4096]).send().await.expect("send");
         let s = r.status().as_u16();
         check(s, &r.text().await.unwrap_or_default(), 413, "oversized");
         // Unsigned and badly signed requests.

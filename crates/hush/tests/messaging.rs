@@ -108,19 +108,24 @@ fn a_user_with_two_devices_sees_everything_on_both() {
         .expect("spawn link");
     let stdout = link.stdout.take().expect("stdout");
     let mut code = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    for line in lines.by_ref() {
         let line = line.expect("line");
         if let Some(c) = line.trim().strip_prefix("hush device approve ") {
             code = c.trim().to_owned();
             break;
         }
     }
+    // Keep reading so the new device can go on printing.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     assert!(!code.is_empty(), "the new device shows a code");
     let wrong = fails(&a1, &["device", "approve", "AAAA-AAAA-AAAA"]);
     assert!(wrong.contains("no device is waiting with that code"), "{wrong}");
     ok(&a1, &["device", "approve", &code]);
     let status = link.wait().expect("wait");
-    assert!(status.success(), "link finished");
+    let rest = rest.join().expect("reader");
+    assert!(status.success(), "link finished: {rest}");
+    assert!(rest.contains("linked: alice device"), "{rest}");
 
     let devices = ok(&a1, &["device", "list", "--json"]);
     assert_eq!(devices.lines().count(), 2, "{devices}");
