@@ -38,6 +38,14 @@ use api::{Api, Signer};
 pub use state::{ConversationMeta, Received};
 use state::{Contact, Home, SecretBytes, State};
 
+/// Signed request headers.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// What a membership change adds (KeyPackages and their device ids) and removes.
+type Plan = (Vec<mls::KeyPackage>, Vec<String>, Vec<String>);
+/// A membership change's planning step, run again after each lost race.
+type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Plan, ClientError>> + Send + 'a>>;
+
 /// How many single-use KeyPackages a device keeps on the server.
 const KEY_PACKAGE_BATCH: usize = 20;
 /// How often a change that lost the race for an epoch is retried.
@@ -241,12 +249,12 @@ impl Client {
     }
 
     /// Signed headers for a websocket upgrade on `path`.
-    pub fn signed_headers(&self, method: &str, path: &str) -> Vec<(&'static str, String)> {
+    pub fn signed_headers(&self, method: &str, path: &str) -> Headers {
         Api::signed_headers(&self.signer(), method, path, b"")
     }
 
     /// The URL and signed headers for the live push connection.
-    pub fn websocket_request(&self) -> Result<(String, Vec<(&'static str, String)>), ClientError> {
+    pub fn websocket_request(&self) -> Result<(String, Headers), ClientError> {
         let base = self.api.base();
         let ws = if let Some(rest) = base.strip_prefix("https://") {
             format!("wss://{rest}/v1/ws")
@@ -632,12 +640,7 @@ impl Client {
     /// Returns whether a commit was made.
     async fn commit_with_retry<F>(&mut self, id_hex: &str, mut plan: F) -> Result<bool, ClientError>
     where
-        F: for<'a> FnMut(
-            &'a mut Client,
-            BTreeSet<String>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<(Vec<mls::KeyPackage>, Vec<String>, Vec<String>), ClientError>> + 'a>,
-        >,
+        F: for<'a> FnMut(&'a mut Client, BTreeSet<String>) -> PlanFuture<'a>,
     {
         let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
         for _ in 0..COMMIT_RETRIES {
@@ -710,31 +713,49 @@ impl Client {
         for m in self.members_of(&id)? {
             self.ensure_sendable(&m.username)?;
         }
-        for t in texts {
-            self.send_payload(&id, &Payload::text(t)).await?;
-        }
-        Ok(())
+        let payloads: Vec<Payload> = texts.iter().map(|t| Payload::text(t)).collect();
+        self.send_payloads(&id, &payloads).await
     }
 
     async fn send_payload(&mut self, id_hex: &str, payload: &Payload) -> Result<(), ClientError> {
+        self.send_payloads(id_hex, std::slice::from_ref(payload)).await
+    }
+
+    /// Encrypts a batch, seals the state once (so no ratchet generation is ever reused
+    /// after a crash), then posts each message in order. If the group moved on, the rest
+    /// are encrypted again in the new epoch after catching up.
+    async fn send_payloads(&mut self, id_hex: &str, payloads: &[Payload]) -> Result<(), ClientError> {
+        const BATCH: usize = 256;
         let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
-        let plain = payload.encode();
-        for _ in 0..COMMIT_RETRIES {
+        let mut next = 0;
+        let mut stale = 0;
+        'outer: while next < payloads.len() {
             let mut conv = self.load_conv(&gid)?;
             if !conv.is_active() {
                 return Err(ClientError::Usage("you are no longer a member of this conversation".into()));
             }
-            let ct = conv.encrypt(&self.provider, &self.device(), &plain, b"")?;
+            let end = (next + BATCH).min(payloads.len());
+            let mut cts = Vec::with_capacity(end - next);
+            for p in &payloads[next..end] {
+                cts.push(conv.encrypt(&self.provider, &self.device(), &p.encode(), b"")?);
+            }
             self.save()?;
-            match self.post_message(&gid, ct).await {
-                Ok(()) => return Ok(()),
-                Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
-                    self.sync().await?;
+            for ct in cts {
+                match self.post_message(&gid, ct).await {
+                    Ok(()) => next += 1,
+                    Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                        stale += 1;
+                        if stale > COMMIT_RETRIES {
+                            return Err(ClientError::Usage("the conversation keeps changing; try again".into()));
+                        }
+                        self.sync().await?;
+                        continue 'outer;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
         }
-        Err(ClientError::Usage("the conversation keeps changing; try again".into()))
+        Ok(())
     }
 
     async fn post_message(&mut self, gid: &[u8], message: Vec<u8>) -> Result<(), ClientError> {

@@ -97,7 +97,10 @@ impl SealKey {
     }
 }
 
-fn parse_header(sealed: &[u8]) -> Result<([u8; 16], (u32, u32, u32)), SealError> {
+/// Argon2id cost: memory KiB, passes, lanes.
+type Cost = (u32, u32, u32);
+
+fn parse_header(sealed: &[u8]) -> Result<([u8; 16], Cost), SealError> {
     if sealed.len() < HEADER_LEN + 16 || &sealed[..9] != MAGIC {
         return Err(SealError::Malformed);
     }

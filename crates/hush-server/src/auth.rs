@@ -110,7 +110,7 @@ impl SignedRequest {
         if !state.store.use_nonce(&self.device_id, &self.nonce, expires_at).await? {
             return Err(ApiError::Unauthorized);
         }
-        if state.accepted_requests.fetch_add(1, Ordering::Relaxed) % PRUNE_NONCES_EVERY == 0 {
+        if state.accepted_requests.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_NONCES_EVERY) {
             let pruned = state.store.prune_nonces(hush_core::now_ms()).await?;
             tracing::debug!(pruned, "pruned expired nonces");
         }

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::{Authed, SignedRequest, parse_json};
 use crate::error::ApiError;
-use crate::store::{NewCommit, NewDevice, StoreError};
+use crate::store::{NewCommit, NewDevice, NewLink, StoreError};
 
 /// Most KeyPackages one request may upload.
 pub const MAX_KEY_PACKAGES: usize = 200;
@@ -526,7 +526,17 @@ pub async fn create_link(State(state): State<AppState>, body: axum::body::Bytes)
     let now = hush_core::now_ms();
     state
         .store
-        .create_link(&link_id, &req.username, &req.device_key.0, &req.hpke_key.0, now, now + LINK_TTL_MS, MAX_PENDING_LINKS)
+        .create_link(
+            &NewLink {
+                link_id: &link_id,
+                username: &req.username,
+                device_key: &req.device_key.0,
+                hpke_key: &req.hpke_key.0,
+                expires_at: now + LINK_TTL_MS,
+            },
+            now,
+            MAX_PENDING_LINKS,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(LinkCreated { link_id })).into_response())
 }

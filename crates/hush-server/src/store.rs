@@ -89,6 +89,21 @@ CREATE TABLE link_requests (
 CREATE INDEX link_requests_by_user ON link_requests(username, expires_at);
 "#];
 
+/// A new device-link request.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLink<'a> {
+    /// Random id (the capability to fetch the approval).
+    pub link_id: &'a str,
+    /// The account.
+    pub username: &'a str,
+    /// The new device's signing key.
+    pub device_key: &'a [u8],
+    /// The new device's HPKE key.
+    pub hpke_key: &'a [u8],
+    /// When it expires, unix ms.
+    pub expires_at: i64,
+}
+
 /// A pending device-link request.
 #[derive(Debug, Clone)]
 pub struct LinkRow {
@@ -865,22 +880,12 @@ impl Store {
             .collect()
     }
 
-    /// Deletes these inbox items of this device (others' are untouched), and every message
-    /// no inbox refers to any more. Unknown ids are ignored.
     // ---- device linking ----
 
     /// Records a link request for an existing user; at most `max_pending` unexpired,
     /// unapproved requests per user.
-    pub async fn create_link(
-        &self,
-        link_id: &str,
-        username: &str,
-        device_key: &[u8],
-        hpke_key: &[u8],
-        now: i64,
-        expires_at: i64,
-        max_pending: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn create_link(&self, link: &NewLink<'_>, now: i64, max_pending: i64) -> Result<(), StoreError> {
+        let NewLink { link_id, username, device_key, hpke_key, expires_at } = *link;
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM link_requests WHERE expires_at <= ?")
             .bind(now)
@@ -986,6 +991,8 @@ impl Store {
         Ok(Some(sealed))
     }
 
+    /// Deletes these inbox items of this device (others' are untouched), and every message
+    /// no inbox refers to any more. Unknown ids are ignored.
     pub async fn ack(&self, device_id: &str, ids: &[i64]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         for id in ids {

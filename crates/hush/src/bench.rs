@@ -15,6 +15,9 @@ pub struct BenchArgs {
     /// Round trips for the latency run.
     #[arg(long, default_value_t = 200)]
     samples: usize,
+    /// Sender/receiver pairs sending at once for the aggregate run.
+    #[arg(long, default_value_t = 8)]
+    pairs: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -27,8 +30,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.messages == 0 || args.samples == 0 {
-        anyhow::bail!("--messages and --samples must be at least 1");
+    if args.messages == 0 || args.samples == 0 || args.pairs == 0 {
+        anyhow::bail!("--messages, --samples and --pairs must be at least 1");
     }
     let dir = tempfile::Builder::new().prefix("hush-bench-").tempdir()?;
     let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("server"))).await?;
@@ -58,8 +61,42 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let total = t0.elapsed();
     let n = args.messages as f64;
     println!("throughput, {} messages of ~20 bytes, 1:1 conversation:", args.messages);
-    println!("  send (encrypt + durable accept)    {:>8.0} msg/s", n / sent.as_secs_f64());
-    println!("  send + receive (decrypt, all)      {:>8.0} msg/s", n / total.as_secs_f64());
+    println!("  send --stdin (encrypt + durable accept)   {:>8.0} msg/s", n / sent.as_secs_f64());
+    println!("  send + receive (fetch, decrypt, ack)      {:>8.0} msg/s", n / total.as_secs_f64());
+
+    // Aggregate: several pairs at once, each sender posting one message at a time (no
+    // batching), as independent chat clients would.
+    let mut pairs = Vec::new();
+    for i in 0..args.pairs {
+        let mut s = Client::register(&dir.path().join(format!("s{i}")), &url, &format!("sender{i}"), pass).await?;
+        let r = Client::register(&dir.path().join(format!("r{i}")), &url, &format!("receiver{i}"), pass).await?;
+        s.send(&format!("receiver{i}"), "warm-up").await?;
+        pairs.push((s, r));
+    }
+    let per = (args.messages / args.pairs).max(1);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (mut s, mut r)) in pairs.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for k in 0..per {
+                s.send(&format!("receiver{i}"), &format!("m{k}")).await?;
+            }
+            let mut got = 0;
+            while got < per + 1 {
+                got += r.sync_and_take_unread().await?.iter().filter(|m| m.kind == "text").count();
+            }
+            Ok::<_, hush_client::ClientError>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let agg = t0.elapsed();
+    println!(
+        "aggregate, {} pairs x {per} messages, one send call per message:  {:>8.0} msg/s delivered",
+        args.pairs,
+        (per * args.pairs) as f64 / agg.as_secs_f64()
+    );
 
     // Latency: one message at a time, from alice's send call to bob having it decrypted.
     let mut lat = Vec::with_capacity(args.samples);

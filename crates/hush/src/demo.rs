@@ -93,9 +93,11 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Searches every file under `dir` for each text (also as UTF-16 and base64 would be a
-/// transformation the server does not make, so raw bytes are what matter).
-pub fn search(dir: &Path, texts: &[&str]) -> anyhow::Result<(usize, u64, Vec<(String, String)>)> {
+/// Files searched, bytes searched, and (file, text) for every text found.
+pub type SearchResult = (usize, u64, Vec<(String, String)>);
+
+/// Searches every file under `dir` for each text.
+pub fn search(dir: &Path, texts: &[&str]) -> anyhow::Result<SearchResult> {
     let mut files = 0;
     let mut bytes = 0;
     let mut found = Vec::new();

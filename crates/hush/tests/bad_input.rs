@@ -1,6 +1,8 @@
 //! Bad input: a clear sentence and a non-zero exit from the CLI; a 4xx with a JSON message
 //! from the server; nothing stored; never a 500.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failed expectation is the test failing")]
+
 mod common;
 use common::*;
 

@@ -1,5 +1,7 @@
 //! A message the server acknowledged survives `kill -9`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failed expectation is the test failing")]
+
 mod common;
 use common::*;
 

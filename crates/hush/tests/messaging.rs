@@ -2,6 +2,8 @@
 //! offline delivery, order, several devices, removal and late joiners, and what the
 //! server's files contain.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failed expectation is the test failing")]
+
 mod common;
 use common::*;
 
