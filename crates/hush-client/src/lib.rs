@@ -18,6 +18,7 @@
 //! ```
 
 pub mod api;
+pub mod kt;
 pub mod link;
 pub mod push;
 pub mod state;
@@ -80,6 +81,12 @@ pub enum ClientError {
         /// New fingerprint.
         new: String,
     },
+    /// A verified contact's identity key changed.
+    #[error("{user}'s identity key changed since you verified it, so nothing is sent to {user}; compare the new safety number with them (`hush verify {user}`) and, if it matches, run `hush verify {user} --confirm`")]
+    VerifiedKeyChanged {
+        /// The user.
+        user: String,
+    },
     /// A certificate or KeyPackage that does not chain to the user's identity key.
     #[error("refused {user}'s device: {reason}")]
     BadDevice {
@@ -91,6 +98,9 @@ pub enum ClientError {
     /// Input the user can fix.
     #[error("{0}")]
     Usage(String),
+    /// A key-transparency check failed: the server's directory can't be trusted.
+    #[error("key transparency: {0}")]
+    Transparency(String),
     /// MLS refused something.
     #[error(transparent)]
     Mls(#[from] MlsError),
@@ -104,6 +114,23 @@ pub enum ClientError {
 pub struct SyncReport {
     /// Inbox items processed.
     pub processed: usize,
+}
+
+/// A safety number as `hush verify` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SafetyView {
+    /// The other user.
+    pub user: String,
+    /// 60 digits.
+    pub number: String,
+    /// What the QR code encodes.
+    pub qr_payload: String,
+    /// Whether this key is verified.
+    pub verified: bool,
+    /// Whether the directory shows a key other than the one pinned.
+    pub key_changed: bool,
+    /// Whether the contact was verified before (possibly with an older key).
+    pub was_verified: bool,
 }
 
 /// One device of one user.
@@ -167,7 +194,7 @@ impl Client {
         let mut contacts = std::collections::BTreeMap::new();
         contacts.insert(
             username.to_owned(),
-            Contact { identity_key: identity.public(), pinned_at: hush_core::now_ms(), changed_key: None },
+            Contact { identity_key: identity.public(), pinned_at: hush_core::now_ms(), changed_key: None, verified: true },
         );
         let state = State {
             version: 1,
@@ -183,9 +210,18 @@ impl Client {
             seen: Default::default(),
             pending_device_checks: Default::default(),
             mls: SecretBytes::default(),
+            kt: Default::default(),
         };
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut client = Client { home, key, state, provider, identity, device_key, certificate, api };
+        client.save()?;
+        // The server published us in its key directory: pin its VRF key and first root,
+        // and check that it holds exactly our key and this device.
+        let own = vec![(client.state.device_id.clone(), client.device_key.public())];
+        client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
+        let me = client.state.username.clone();
+        let ik = client.identity.public();
+        client.kt_check_user(&me, &ik, &own).await?;
         client.save()?;
         Ok(client)
     }
@@ -292,7 +328,7 @@ impl Client {
             None => {
                 self.state.contacts.insert(
                     cert.username.clone(),
-                    Contact { identity_key: cert.identity_key, pinned_at: hush_core::now_ms(), changed_key: None },
+                    Contact { identity_key: cert.identity_key, pinned_at: hush_core::now_ms(), changed_key: None, verified: false },
                 );
                 Ok(())
             }
@@ -301,6 +337,9 @@ impl Client {
                 let old = c.identity_key.fingerprint();
                 if from_directory {
                     c.changed_key = Some(cert.identity_key);
+                    if c.verified {
+                        return Err(ClientError::VerifiedKeyChanged { user: cert.username.clone() });
+                    }
                 }
                 Err(ClientError::KeyChanged { user: cert.username.clone(), old, new: cert.identity_key.fingerprint() })
             }
@@ -311,6 +350,9 @@ impl Client {
         if let Some(c) = self.state.contacts.get(user)
             && let Some(new) = c.changed_key
         {
+            if c.verified {
+                return Err(ClientError::VerifiedKeyChanged { user: user.to_owned() });
+            }
             return Err(ClientError::KeyChanged {
                 user: user.to_owned(),
                 old: c.identity_key.fingerprint(),
@@ -320,6 +362,52 @@ impl Client {
         Ok(())
     }
 
+    /// The safety number with `user` (looked up and checked in the directory), its QR
+    /// payload, and whether it is verified.
+    pub async fn safety_number(&mut self, user: &str) -> Result<SafetyView, ClientError> {
+        if user == self.state.username {
+            return Err(ClientError::Usage("a safety number is between you and someone else".into()));
+        }
+        // Looks the user up (and, for a changed key, records it without failing here).
+        match self.lookup_user(user).await {
+            Ok(_) | Err(ClientError::KeyChanged { .. }) | Err(ClientError::VerifiedKeyChanged { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.save()?;
+        let contact = self
+            .state
+            .contacts
+            .get(user)
+            .cloned()
+            .ok_or_else(|| ClientError::Internal("contact missing after lookup".into()))?;
+        let theirs = contact.changed_key.unwrap_or(contact.identity_key);
+        let me = self.identity.public();
+        let number = hush_core::safety::safety_number(&self.state.username, &me, user, &theirs);
+        Ok(SafetyView {
+            user: user.to_owned(),
+            number,
+            qr_payload: hush_core::safety::qr_payload(&self.state.username, &me, user, &theirs),
+            verified: contact.verified && contact.changed_key.is_none(),
+            key_changed: contact.changed_key.is_some(),
+            was_verified: contact.verified,
+        })
+    }
+
+    /// Records that the user compared the safety number with `user` and it matched: the key
+    /// the directory shows now is accepted and marked verified.
+    pub async fn confirm_verified(&mut self, user: &str) -> Result<SafetyView, ClientError> {
+        let view = self.safety_number(user).await?;
+        if let Some(c) = self.state.contacts.get_mut(user) {
+            if let Some(new) = c.changed_key.take() {
+                c.identity_key = new;
+                c.pinned_at = hush_core::now_ms();
+            }
+            c.verified = true;
+        }
+        self.save()?;
+        Ok(SafetyView { verified: true, key_changed: false, was_verified: true, ..view })
+    }
+
     /// Accepts a contact's changed identity key after the user checked it out of band.
     pub fn trust(&mut self, user: &str) -> Result<String, ClientError> {
         let c = self
@@ -327,6 +415,9 @@ impl Client {
             .contacts
             .get_mut(user)
             .ok_or_else(|| ClientError::Usage(format!("you have no contact named {user}")))?;
+        if c.verified && c.changed_key.is_some() {
+            return Err(ClientError::VerifiedKeyChanged { user: user.to_owned() });
+        }
         let Some(new) = c.changed_key.take() else {
             return Ok(format!("{user}'s identity key has not changed ({})", c.identity_key.fingerprint()));
         };
@@ -351,6 +442,7 @@ impl Client {
         let ik = PublicKey::from_slice(&rec.identity_key.0)
             .map_err(|_| ClientError::BadDevice { user: user.into(), reason: "the directory's identity key is malformed".into() })?;
         let mut devices = Vec::new();
+        let mut listed = Vec::new();
         for d in &rec.devices {
             let cert = DeviceCertificate::decode_and_verify(&d.certificate.0)
                 .map_err(|e| ClientError::BadDevice { user: user.into(), reason: e.to_string() })?;
@@ -359,7 +451,10 @@ impl Client {
                 return Err(ClientError::BadDevice { user: user.into(), reason: "a device certificate does not match the directory".into() });
             }
             devices.push(d.device_id.clone());
+            listed.push((d.device_id.clone(), body.device_key));
         }
+        // The key directory must vouch for this identity key and exactly these devices.
+        self.kt_check_user(user, &ik, &listed).await?;
         self.check_trust_inner(&CertificateBody {
             username: user.into(),
             device_id: String::new(),
@@ -736,8 +831,9 @@ impl Client {
             }
             let end = (next + BATCH).min(payloads.len());
             let mut cts = Vec::with_capacity(end - next);
+            let aad = self.kt_aad();
             for p in &payloads[next..end] {
-                cts.push(conv.encrypt(&self.provider, &self.device(), &p.encode(), b"")?);
+                cts.push(conv.encrypt(&self.provider, &self.device(), &p.encode(), &aad)?);
             }
             self.save()?;
             for ct in cts {
@@ -807,6 +903,10 @@ impl Client {
                 .call_empty(Some(&self.signer()), Method::POST, "/v1/inbox/ack", Some(&proto::AckRequest { ids }))
                 .await?;
         }
+        // Key transparency: compare the roots members claimed, and check our own history.
+        self.kt_check_claims().await?;
+        self.kt_check_own_history().await?;
+        self.save()?;
         self.after_sync().await?;
         Ok(report)
     }
@@ -905,7 +1005,8 @@ impl Client {
             return Ok(());
         }
         match conv.process(&self.provider, bytes)? {
-            Incoming::Application { sender, plaintext } => {
+            Incoming::Application { sender, plaintext, aad } => {
+                self.note_claimed_root(&aad, &sender.username, gid_hex);
                 self.check_trust(&sender)?;
                 let payload = Payload::decode(&plaintext).map_err(|e| ClientError::Usage(format!("undecodable payload: {e}")))?;
                 if !self.state.first_time(&format!("id:{}", payload.id())) {

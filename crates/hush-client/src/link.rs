@@ -95,6 +95,7 @@ pub async fn link_new_device(
         identity_key: identity.public(),
         pinned_at: hush_core::now_ms(),
         changed_key: None,
+        verified: true,
     });
     let state = State {
         version: 1,
@@ -110,9 +111,17 @@ pub async fn link_new_device(
         seen: Default::default(),
         pending_device_checks: Default::default(),
         mls: SecretBytes::default(),
+        kt: Default::default(),
     };
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api };
+    client.save()?;
+    // Our devices, now including this one, as the directory must show them.
+    let own = client.own_device_list().await?;
+    client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
+    let me = client.state.username.clone();
+    let ik = client.identity.public();
+    client.kt_check_user(&me, &ik, &own).await?;
     client.save()?;
     Ok(client)
 }

@@ -60,9 +60,12 @@ pub struct Contact {
     pub identity_key: PublicKey,
     /// When it was pinned, unix ms.
     pub pinned_at: i64,
-    /// A different identity key the server or a group presented; blocks sending until
-    /// the user accepts it with `hush trust`.
+    /// A different identity key the directory now shows; blocks sending until the user
+    /// accepts it (`hush trust`, or `hush verify --confirm` for a verified contact).
     pub changed_key: Option<PublicKey>,
+    /// Whether the user compared safety numbers and confirmed this key.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// One conversation as this device knows it.
@@ -130,6 +133,9 @@ pub struct State {
     pub pending_device_checks: BTreeSet<String>,
     /// The OpenMLS state.
     pub mls: SecretBytes,
+    /// What this device verified of the key directory.
+    #[serde(default)]
+    pub kt: crate::kt::KtState,
 }
 
 impl std::fmt::Debug for State {

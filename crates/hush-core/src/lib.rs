@@ -2,6 +2,7 @@
 //!
 //! - [`identity`]: user identity keys, device keys and the device certificates that
 //!   chain one to the other (cross-signing).
+//! - [`kt`]: key transparency: what the directory commits to, and the proof checks.
 //! - [`username`]: the rules for usernames.
 //! - [`auth`]: the canonical bytes a device signs for each API request.
 //! - [`mls`]: hush's use of OpenMLS (RFC 9420): KeyPackages, groups, and the credential
@@ -10,6 +11,7 @@
 //!   ([`mls::Conversation::process`]).
 //! - [`link`]: sealing account secrets to a new device during linking.
 //! - [`message`]: the plaintext payload carried inside MLS application messages.
+//! - [`safety`]: safety numbers and their QR payload.
 //! - [`sealed`]: passphrase-sealed blobs, used for the client's local store at rest.
 //!
 //! Secrets live in types that do not implement `Debug` or `Serialize` in the clear and are
@@ -17,9 +19,11 @@
 
 pub mod auth;
 pub mod identity;
+pub mod kt;
 pub mod message;
 pub mod link;
 pub mod mls;
+pub mod safety;
 pub mod sealed;
 pub mod username;
 

@@ -357,6 +357,8 @@ pub enum Incoming {
         sender: CertificateBody,
         /// The plaintext.
         plaintext: Zeroizing<Vec<u8>>,
+        /// The authenticated additional data the sender attached (not secret).
+        aad: Vec<u8>,
     },
     /// A member proposes to leave; stored, to be committed by whoever commits next.
     LeaveProposal {
@@ -537,10 +539,12 @@ impl Conversation {
             }
             _ => return Err(MlsError::Refused("hush accepts messages from members only".into())),
         };
+        let aad = processed.aad().to_vec();
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => Ok(Incoming::Application {
                 sender: sender_cert,
                 plaintext: Zeroizing::new(app.into_bytes()),
+                aad,
             }),
             ProcessedMessageContent::ProposalMessage(queued) => {
                 let self_remove = match queued.proposal() {

@@ -31,7 +31,7 @@ impl Person {
 
 fn text(incoming: Incoming) -> (String, Vec<u8>) {
     match incoming {
-        Incoming::Application { sender, plaintext } => (sender.username, plaintext.to_vec()),
+        Incoming::Application { sender, plaintext, .. } => (sender.username, plaintext.to_vec()),
         _ => panic!("expected an application message"),
     }
 }

@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hush_proto::{ErrorBody, codes};
 
+use crate::kt::KtError;
 use crate::store::StoreError;
 
 /// Every way a request can fail. Client mistakes carry a sentence for the person; internal
@@ -110,6 +111,16 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::BadRequest(m),
             StoreError::TooMany(m) => ApiError::RateLimited(m.into()),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
+        }
+    }
+}
+
+impl From<KtError> for ApiError {
+    fn from(e: KtError) -> Self {
+        match e {
+            KtError::NotFound(m) => ApiError::NotFound(m),
+            KtError::BadRange(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }

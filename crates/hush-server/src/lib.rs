@@ -4,8 +4,10 @@
 //! a stale one gets `409 stale_epoch`), stores messages until every recipient device has
 //! acknowledged them, pushes "you have mail" over a WebSocket, and hands out KeyPackages.
 //! It reads nothing but the public framing of MLS messages (group id, epoch, content type):
-//! everything else is ciphertext to it. The API is described by the types in `hush-proto`;
-//! every route but `register`, `devices` and `health` is signed by a registered device
+//! everything else is ciphertext to it. It also runs the key-transparency directory (akd,
+//! see [`kt`]): every user's identity key and device list, provable to clients and
+//! auditable. The API is described by the types in `hush-proto`; every route but
+//! `register`, `devices`, `health`, `kt/info` and `kt/audit` is signed by a registered device
 //! (headers `x-hush-device`, `x-hush-timestamp`, `x-hush-nonce`, `x-hush-signature` over
 //! `hush_core::auth::canonical_request`); `register` and `devices` are signed by the new
 //! device's key, taken from the certificate in their body.
@@ -27,6 +29,8 @@
 
 mod auth;
 mod error;
+pub mod kt;
+pub mod kt_storage;
 mod routes;
 mod store;
 mod ws;
@@ -50,6 +54,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::kt::Kt;
 use crate::store::Store;
 
 /// Name of the database file inside the data directory.
@@ -69,6 +74,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longest a request may take (default 30 s).
     pub request_timeout: Duration,
+    /// How often the key directory publishes users whose value changed but was not
+    /// published on demand (default 60 s). Nothing pending, nothing published.
+    pub kt_publish_interval: Duration,
 }
 
 impl ServerConfig {
@@ -79,6 +87,7 @@ impl ServerConfig {
             data_dir,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            kt_publish_interval: Duration::from_secs(60),
         }
     }
 }
@@ -103,6 +112,9 @@ pub enum ServerError {
         /// Why.
         source: sqlx::Error,
     },
+    /// The key-transparency directory could not be opened.
+    #[error("can't open the key-transparency directory: {0}")]
+    KeyTransparency(#[source] kt::KtError),
     /// The listening socket could not be bound.
     #[error("can't listen on {addr}: {}", io_reason(source))]
     Listen {
@@ -136,6 +148,8 @@ fn io_reason(e: &std::io::Error) -> String {
 pub(crate) struct AppState {
     /// The database.
     pub store: Store,
+    /// The key-transparency directory.
+    pub kt: Kt,
     /// Ids of devices whose inbox just got an item (sent after the commit).
     pub inbox_events: broadcast::Sender<Arc<str>>,
     /// Becomes `true` when the server shuts down.
@@ -175,6 +189,10 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/link", post(routes::create_link).get(routes::pending_links))
         .route("/v1/link/{link_id}", get(routes::link_status))
         .route("/v1/link/{link_id}/approve", post(routes::approve_link))
+        .route("/v1/kt/info", get(routes::kt_info))
+        .route("/v1/kt/lookup/{username}", get(routes::kt_lookup))
+        .route("/v1/kt/history/{username}", get(routes::kt_history))
+        .route("/v1/kt/audit", get(routes::kt_audit))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Each layer wraps the ones above it: the last is the outermost.
@@ -196,12 +214,14 @@ pub struct Server {
     local_addr: SocketAddr,
     config: ServerConfig,
     store: Store,
+    kt: Kt,
 }
 
 impl Server {
     /// Creates `data_dir` if needed, opens (or creates) the SQLite database
     /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
-    /// up to date and binds the TCP listener.
+    /// up to date, opens the key directory (creating the VRF key `data_dir/vrf.key` on first
+    /// start), publishes any user still pending, and binds the TCP listener.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         tokio::fs::create_dir_all(&config.data_dir)
             .await
@@ -213,6 +233,11 @@ impl Server {
         let store = Store::open_sqlite(&db_path)
             .await
             .map_err(|source| ServerError::Database { path: db_path, source })?;
+        let kt = Kt::open(&store, &config.data_dir)
+            .await
+            .map_err(ServerError::KeyTransparency)?;
+        // Users registered before key transparency existed, or left pending by a crash.
+        kt.publish_pending().await.map_err(ServerError::KeyTransparency)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -228,6 +253,7 @@ impl Server {
             local_addr,
             config,
             store,
+            kt,
         })
     }
 
@@ -240,9 +266,17 @@ impl Server {
     /// requests in flight finish and closes the database.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shutdown_tx = Arc::new(shutdown_tx);
+        let shutdown_tx_keep = Arc::clone(&shutdown_tx);
         let (inbox_events, _) = broadcast::channel(INBOX_EVENTS_CAPACITY);
+        let publisher = tokio::spawn(kt_publisher(
+            self.kt.clone(),
+            self.config.kt_publish_interval,
+            shutdown_rx.clone(),
+        ));
         let state = AppState {
             store: self.store.clone(),
+            kt: self.kt.clone(),
             inbox_events,
             shutdown: shutdown_rx,
             accepted_requests: Arc::new(AtomicU64::new(0)),
@@ -256,7 +290,29 @@ impl Server {
                 let _ = shutdown_tx.send(true);
             })
             .await;
+        // The publisher stops between publishes once it sees the shutdown.
+        let _ = shutdown_tx_keep.send(true);
+        if let Err(e) = publisher.await {
+            tracing::error!(error = %e, "the key-transparency publisher failed");
+        }
         self.store.close().await;
         served.map_err(ServerError::Serve)
+    }
+}
+
+/// Publishes pending key-directory changes every `interval` until shutdown. A publish in
+/// progress is never interrupted (it runs in its own task).
+async fn kt_publisher(kt: Kt, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let interval = interval.max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        match kt.publish_pending().await {
+            Ok((_, 0)) => {}
+            Ok((root, users)) => tracing::info!(epoch = root.epoch, users, "scheduled key-directory publish"),
+            Err(e) => tracing::error!(error = %e, "scheduled key-directory publish failed"),
+        }
     }
 }

@@ -718,7 +718,7 @@ async fn a_message_travels_from_alice_to_bob_and_is_gone_after_ack() {
     assert_eq!(items[0].kind, InboxKind::Message);
     assert_eq!(items[0].sender_device.as_deref(), Some(alice.device_id.as_str()));
     match bob_conv.process(&bob.provider, &items[0].payload.0).unwrap() {
-        Incoming::Application { plaintext, sender } => {
+        Incoming::Application { plaintext, sender, .. } => {
             assert_eq!(&plaintext[..], b"hello bob");
             assert_eq!(sender.username, "alice");
         }

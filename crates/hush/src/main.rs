@@ -70,6 +70,17 @@ enum Command {
     /// Conversations: create, add, remove, leave, list, members.
     #[command(subcommand)]
     Conversation(ConversationCmd),
+    /// Show the safety number (and QR code) you share with USER; compare it with theirs.
+    Verify {
+        /// The other user.
+        user: String,
+        /// The numbers matched: mark USER's current key as verified.
+        #[arg(long)]
+        confirm: bool,
+        /// One JSON object instead of the number and QR code.
+        #[arg(long)]
+        json: bool,
+    },
     /// Accept a contact's changed identity key after checking it with them.
     Trust {
         /// The user.
@@ -78,6 +89,15 @@ enum Command {
     /// This account's devices: link a new one, approve it, list them.
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// Check, as an independent auditor, that a server's key directory only ever grew.
+    Audit {
+        /// The server.
+        #[arg(long, env = "HUSH_SERVER")]
+        server: String,
+        /// Where to remember the last audited root (default: in the hush home).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
     /// Start a server in a temporary directory, run three people through one-to-one and
     /// group chats, and show that the server holds none of the plaintexts.
     Demo,
@@ -99,6 +119,10 @@ struct ServerArgs {
     /// Per-request timeout in seconds.
     #[arg(long, env = "HUSH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// How often the key directory publishes pending changes, in seconds (registrations
+    /// and new devices are also published at once).
+    #[arg(long, env = "HUSH_KT_PUBLISH_INTERVAL_SECS", default_value_t = 60)]
+    kt_publish_interval_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +260,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = home_dir(cli.home)?;
     match cli.command {
         Command::Server(_) | Command::Demo | Command::Bench(_) => Ok(()),
+        Command::Audit { server, state } => {
+            let state_path = state.unwrap_or_else(|| {
+                let name: String = server.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+                home.join(format!("audit-{name}.json"))
+            });
+            let previous: Option<hush_client::kt::AuditState> = match std::fs::read(&state_path) {
+                Ok(b) => Some(serde_json::from_slice(&b).map_err(|_| anyhow::anyhow!("the audit state {} is damaged", state_path.display()))?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => anyhow::bail!("can't read {}: {e}", state_path.display()),
+            };
+            let report = hush_client::kt::audit(&server, previous.as_ref()).await?;
+            if let Some(dir) = state_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = state_path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&report.state)?)?;
+            std::fs::rename(&tmp, &state_path)?;
+            println!(
+                "audited {server}: epochs {} to {} are append-only (root {})",
+                report.from,
+                report.to,
+                report.state.root.hash[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            Ok(())
+        }
         Command::Register { username, server } => {
             let p = passphrase(true)?;
             let c = Client::register(&home, &server, &username, p.0.as_bytes()).await?;
@@ -280,6 +329,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Watch { json } => watch(&home, json).await,
         Command::Conversation(cmd) => conversation(&home, cmd).await,
+        Command::Verify { user, confirm, json } => {
+            let mut c = open(&home)?;
+            let view = if confirm { c.confirm_verified(&user).await? } else { c.safety_number(&user).await? };
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+                return Ok(());
+            }
+            if view.key_changed {
+                println!("WARNING: {user}'s identity key is not the one you {} before.\n", if view.was_verified { "verified" } else { "saw" });
+            }
+            println!("Safety number with {user}:\n");
+            let groups = hush_core::safety::grouped(&view.number);
+            let g: Vec<&str> = groups.split(' ').collect();
+            for row in g.chunks(4) {
+                println!("    {}", row.join("  "));
+            }
+            println!();
+            if let Ok(code) = qrcode::QrCode::new(view.qr_payload.as_bytes()) {
+                println!("{}", code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+            }
+            if confirm {
+                println!("{user} is now verified. If {user}'s key ever changes, hush stops sending to them until you verify again.");
+            } else if view.verified {
+                println!("{user} is verified.");
+            } else {
+                println!("Compare this with what `hush verify {}` shows on {user}'s device, in person or on a call.", c.username());
+                println!("If every digit matches, run: hush verify {user} --confirm");
+            }
+            Ok(())
+        }
         Command::Trust { user } => {
             let mut c = open(&home)?;
             println!("{}", c.trust(&user)?);
@@ -299,6 +378,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let mut config = hush_server::ServerConfig::new(args.listen, args.data);
     config.max_body_bytes = args.max_body_bytes;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
+    config.kt_publish_interval = std::time::Duration::from_secs(args.kt_publish_interval_secs.max(1));
     let server = hush_server::Server::bind(config).await?;
     tracing::info!(addr = %server.local_addr(), "hush server listening");
     eprintln!("hush server listening on http://{}", server.local_addr());

@@ -171,15 +171,21 @@ pub type Rewrite = Arc<dyn Fn(&str, &str, Vec<u8>) -> Vec<u8> + Send + Sync>;
 pub struct Proxy {
     pub url: String,
     rewrite: Arc<Mutex<Option<Rewrite>>>,
+    router: Arc<Mutex<Option<Router>>>,
     _rt: tokio::runtime::Runtime,
 }
+
+/// Picks another upstream for a request: `(method, path, calling device id)`.
+pub type Router = Arc<dyn Fn(&str, &str, Option<&str>) -> Option<String> + Send + Sync>;
 
 impl Proxy {
     pub fn start(upstream: &str) -> Proxy {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
         let rewrite: Arc<Mutex<Option<Rewrite>>> = Arc::new(Mutex::new(None));
+        let router: Arc<Mutex<Option<Router>>> = Arc::new(Mutex::new(None));
         let upstream = upstream.to_owned();
         let rw = rewrite.clone();
+        let rt_router = router.clone();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         rt.spawn(async move {
@@ -188,10 +194,16 @@ impl Proxy {
                 let client = client.clone();
                 let upstream = upstream.clone();
                 let rw = rw.clone();
+                let rt_router = rt_router.clone();
                 async move {
                     let method = req.method().clone();
                     let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
                     let headers = req.headers().clone();
+                    let device = headers.get(hush_proto::HEADER_DEVICE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let route = rt_router.lock().expect("lock").clone();
+                    let upstream = route
+                        .and_then(|r| r(method.as_str(), &path, device.as_deref()))
+                        .unwrap_or(upstream);
                     let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.unwrap_or_default();
                     let mut fwd = client.request(method.clone(), format!("{upstream}{path}")).body(body.to_vec());
                     for (k, v) in headers.iter() {
@@ -216,7 +228,11 @@ impl Proxy {
             });
             axum::serve(listener, app).await.expect("serve");
         });
-        Proxy { url: format!("http://{addr}"), rewrite, _rt: rt }
+        Proxy { url: format!("http://{addr}"), rewrite, router, _rt: rt }
+    }
+
+    pub fn route(&self, r: Option<Router>) {
+        *self.router.lock().expect("lock") = r;
     }
 
     pub fn set(&self, f: Option<Rewrite>) {
@@ -235,4 +251,36 @@ pub fn edit_inbox(body: Vec<u8>, f: impl FnOnce(&mut Vec<hush_proto::InboxItem>)
 
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("hush-test-").tempdir().expect("tempdir")
+}
+
+/// Runs SQL on a stopped server's database, as an operator with shell access could.
+pub fn operator_sql(data: &Path, sql: &str) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
+        .arg(data.join("hush.db"))
+        .arg(sql)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "sql failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy");
+        }
+    }
+}
+
+/// A device id from `hush whoami --json`.
+pub fn device_id(home: &Path) -> String {
+    let v: serde_json::Value = serde_json::from_str(&ok(home, &["whoami", "--json"])).expect("json");
+    v["device_id"].as_str().expect("device id").to_owned()
 }
