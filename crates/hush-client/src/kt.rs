@@ -39,6 +39,9 @@ pub struct KtState {
     pub claims: Vec<Claim>,
     /// Epochs for which a split view was already reported.
     pub split_reported: BTreeSet<u64>,
+    /// The directory epoch at which each user's keys were last looked up and proven.
+    #[serde(default)]
+    pub checked: BTreeMap<String, u64>,
 }
 
 /// A root another member said it holds.

@@ -455,13 +455,18 @@ impl Client {
         }
         // The key directory must vouch for this identity key and exactly these devices.
         self.kt_check_user(user, &ik, &listed).await?;
-        self.check_trust_inner(&CertificateBody {
+        let checked = self.check_trust_inner(&CertificateBody {
             username: user.into(),
             device_id: String::new(),
             device_key: ik,
             identity_key: ik,
             issued_at: 0,
-        }, true)?;
+        }, true);
+        if checked.is_err() {
+            // Remember the changed key, so that `hush trust` / `hush verify` can show it.
+            self.save()?;
+        }
+        checked?;
         Ok(devices)
     }
 
@@ -805,11 +810,74 @@ impl Client {
                 self.new_conversation("", true, &[target.to_owned()]).await?
             }
         };
+        self.reconcile(&id).await?;
         for m in self.members_of(&id)? {
             self.ensure_sendable(&m.username)?;
         }
         let payloads: Vec<Payload> = texts.iter().map(|t| Payload::text(t)).collect();
         self.send_payloads(&id, &payloads).await
+    }
+
+    /// Before sending: every member's devices in the group must be the devices the key
+    /// directory vouches for now. Users are looked up again whenever the directory moved
+    /// on since their last check (a changed identity key stops the send right here);
+    /// devices no longer listed are removed and new ones added, in one commit.
+    async fn reconcile(&mut self, id_hex: &str) -> Result<(), ClientError> {
+        let epoch = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+        let members = self.members_of(id_hex)?;
+        let users: BTreeSet<String> = members.iter().map(|m| m.username.clone()).collect();
+        let mut changed = false;
+        for u in &users {
+            if self.state.kt.checked.get(u) == Some(&epoch) && epoch > 0 {
+                continue;
+            }
+            let listed: BTreeSet<String> = self.lookup_user(u).await?.into_iter().collect();
+            let in_group: BTreeSet<String> = members.iter().filter(|m| &m.username == u).map(|m| m.device_id.clone()).collect();
+            if listed != in_group {
+                changed = true;
+            }
+            let now = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+            self.state.kt.checked.insert(u.clone(), now);
+        }
+        if !changed {
+            return Ok(());
+        }
+        let users: Vec<String> = users.into_iter().collect();
+        let id2 = id_hex.to_owned();
+        let did = self
+            .commit_with_retry(id_hex, move |c, present| {
+                let users = users.clone();
+                let id2 = id2.clone();
+                Box::pin(async move {
+                    let members = c.members_of(&id2)?;
+                    let mut kps = Vec::new();
+                    let mut added = Vec::new();
+                    let mut removed = Vec::new();
+                    for u in &users {
+                        let listed: BTreeSet<String> = c.lookup_user(u).await?.into_iter().collect();
+                        for m in members.iter().filter(|m| &m.username == u) {
+                            if !listed.contains(&m.device_id) && m.device_id != c.state.device_id {
+                                removed.push(m.device_id.clone());
+                            }
+                        }
+                        if listed.iter().any(|d| !present.contains(d)) {
+                            for kp in c.claim(u).await? {
+                                let d = kp.certificate.device_id.clone();
+                                if !present.contains(&d) && d != c.state.device_id {
+                                    added.push(d);
+                                    kps.push(kp.key_package);
+                                }
+                            }
+                        }
+                    }
+                    Ok((kps, added, removed))
+                })
+            })
+            .await?;
+        if did {
+            self.send_meta(id_hex).await?;
+        }
+        Ok(())
     }
 
     async fn send_payload(&mut self, id_hex: &str, payload: &Payload) -> Result<(), ClientError> {

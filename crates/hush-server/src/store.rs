@@ -852,13 +852,8 @@ impl Store {
                 current: view.epoch,
             });
         }
-        for removed in c.removed {
-            if !view.devices.contains(removed) {
-                return Err(StoreError::Invalid(format!(
-                    "device {removed} is not a member of this conversation"
-                )));
-            }
-        }
+        // A removed device the server no longer routes to (deleted, or never routed) is
+        // fine: the list is routing only, and the MLS group may still hold its leaf.
         for added in c.added {
             if view.devices.contains(added) && !c.removed.contains(added) {
                 return Err(StoreError::Invalid(format!(

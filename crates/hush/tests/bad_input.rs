@@ -70,10 +70,18 @@ fn the_server_answers_bad_requests_with_4xx_and_a_message() {
         let r = http.post(format!("{}/v1/register", server.url)).body("\u{1}garbage").send().await.expect("send");
         let s = r.status().as_u16();
         assert!((400..500).contains(&s), "garbage: {s}");
-        // Oversized.
-        let r = http.post(format!("{}/v1/register", server.url)).body(vec![b'a'; (1 << 20) + 4096]).send().await.expect("send");
-        let s = r.status().as_u16();
-        check(s, &r.text().await.unwrap_or_default(), 413, "oversized");
+        // Oversized: announce 3 MiB and see the answer before sending a byte of it.
+        {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let mut sock = tokio::net::TcpStream::connect(&server.addr).await.expect("connect");
+            sock.write_all(b"POST /v1/register HTTP/1.1\r\nHost: hush\r\nContent-Type: application/json\r\nContent-Length: 3145728\r\nConnection: close\r\n\r\n").await.expect("write");
+            let mut answer = Vec::new();
+            let _ = sock.read_to_end(&mut answer).await;
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 413"), "oversized: {answer}");
+            let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+            assert!(body.contains("too_large"), "oversized: {answer}");
+        }
         // Unsigned and badly signed requests.
         let r = http.get(format!("{}/v1/inbox", server.url)).send().await.expect("send");
         let s = r.status().as_u16();
