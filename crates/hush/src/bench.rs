@@ -18,6 +18,12 @@ pub struct BenchArgs {
     /// Sender/receiver pairs sending at once for the aggregate run.
     #[arg(long, default_value_t = 8)]
     pairs: usize,
+    /// Key directory: publish this many users in one epoch (comma-separated sizes); 0 skips it.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![10_000])]
+    kt_users: Vec<usize>,
+    /// Skip the messaging runs.
+    #[arg(long)]
+    kt_only: bool,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -34,15 +40,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--messages, --samples and --pairs must be at least 1");
     }
     let dir = tempfile::Builder::new().prefix("hush-bench-").tempdir()?;
-    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.path().join("server"))).await?;
+    if !args.kt_only {
+        messaging(&args, dir.path()).await?;
+    }
+    for &n in args.kt_users.iter().filter(|n| **n > 0) {
+        let r = hush_server::kt::bench(&dir.path().join(format!("kt-{n}")), n, 200).await?;
+        println!("key directory (akd over SQLite, durable), {} users published in one epoch:", r.users);
+        println!("  publish            {:>9.2} s", r.publish.as_secs_f64());
+        println!("  lookup proof       {:>9} bytes (serde-JSON on the wire)", r.lookup_proof_bytes);
+        println!("  generate a proof   {:>9.2} ms   (server)", r.lookup_generate.as_secs_f64() * 1e3);
+        println!("  verify a proof     {:>9.2} ms   (client)", r.lookup_verify.as_secs_f64() * 1e3);
+    }
+    dir.close()?;
+    Ok(())
+}
+
+async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"))).await?;
     let url = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
     let pass = b"bench passphrase";
-    let mut alice = Client::register(&dir.path().join("alice"), &url, "alice", pass).await?;
-    let mut bob = Client::register(&dir.path().join("bob"), &url, "bob", pass).await?;
+    let mut alice = Client::register(&dir.join("alice"), &url, "alice", pass).await?;
+    let mut bob = Client::register(&dir.join("bob"), &url, "bob", pass).await?;
     alice.send("bob", "warm-up").await?;
     bob.sync_and_take_unread().await?;
 
@@ -68,8 +90,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // batching), as independent chat clients would.
     let mut pairs = Vec::new();
     for i in 0..args.pairs {
-        let mut s = Client::register(&dir.path().join(format!("s{i}")), &url, &format!("sender{i}"), pass).await?;
-        let r = Client::register(&dir.path().join(format!("r{i}")), &url, &format!("receiver{i}"), pass).await?;
+        let mut s = Client::register(&dir.join(format!("s{i}")), &url, &format!("sender{i}"), pass).await?;
+        let r = Client::register(&dir.join(format!("r{i}")), &url, &format!("receiver{i}"), pass).await?;
         s.send(&format!("receiver{i}"), "warm-up").await?;
         pairs.push((s, r));
     }
@@ -119,6 +141,5 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = stop.send(());
     let _ = handle.await;
     drop((alice, bob));
-    dir.close()?;
     Ok(())
 }
