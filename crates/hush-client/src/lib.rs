@@ -21,6 +21,7 @@ pub mod api;
 pub mod kt;
 pub mod link;
 pub mod push;
+pub mod recovery;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -35,6 +36,7 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 
 pub use api::ApiError;
+pub use recovery::recover;
 use api::{Api, Signer};
 pub use state::{ConversationMeta, Received};
 use state::{Contact, Home, SecretBytes, State};
@@ -143,6 +145,8 @@ pub struct Client {
     device_key: SecretKey,
     certificate: DeviceCertificate,
     api: Api,
+    /// The recovery phrase made at registration, until the caller takes it; never stored.
+    fresh_phrase: Option<hush_core::recovery::RecoveryPhrase>,
 }
 
 /// A member of a conversation as this device's MLS state shows it.
@@ -211,9 +215,10 @@ impl Client {
             pending_device_checks: Default::default(),
             mls: SecretBytes::default(),
             kt: Default::default(),
+            recovery: None,
         };
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
-        let mut client = Client { home, key, state, provider, identity, device_key, certificate, api };
+        let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
         client.save()?;
         // The server published us in its key directory: pin its VRF key and first root,
         // and check that it holds exactly our key and this device.
@@ -222,7 +227,16 @@ impl Client {
         let me = client.state.username.clone();
         let ik = client.identity.public();
         client.kt_check_user(&me, &ik, &own).await?;
+        // The recovery phrase, and the first backup it unlocks.
+        let phrase = client.setup_recovery();
+        client.fresh_phrase = Some(phrase);
         client.save()?;
+        // The account exists now whatever happens to the backup; a failure is reported
+        // and the next sync tries again.
+        if let Err(e) = client.backup_if_changed().await {
+            client.warn("", format!("could not store your account backup on the server yet: {e}"));
+            client.save()?;
+        }
         Ok(client)
     }
 
@@ -242,7 +256,7 @@ impl Client {
         let device_key = SecretKey::from_bytes(&state.device_secret.0).map_err(|e| ClientError::Internal(e.to_string()))?;
         let certificate = DeviceCertificate::decode_and_verify(&state.certificate).map_err(|e| ClientError::Internal(e.to_string()))?;
         let api = Api::new(&state.server)?;
-        Ok(Client { home, key, state, provider, identity, device_key, certificate, api })
+        Ok(Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None })
     }
 
     /// Seals the state to disk.
@@ -976,6 +990,10 @@ impl Client {
         self.kt_check_own_history().await?;
         self.save()?;
         self.after_sync().await?;
+        if let Err(e) = self.backup_if_changed().await {
+            self.warn("", format!("could not update your account backup on the server: {e}"));
+            self.save()?;
+        }
         Ok(report)
     }
 
@@ -1021,7 +1039,7 @@ impl Client {
         let fingerprint = hex::encode(Sha256::digest(&item.payload.0));
         let gid_hex = item.group_id.as_ref().map(|g| hex::encode(&g.0)).unwrap_or_default();
         match item.kind {
-            proto::InboxKind::DeviceAdded => {
+            proto::InboxKind::DeviceAdded | proto::InboxKind::DeviceRevoked => {
                 if let Ok(user) = String::from_utf8(item.payload.0)
                     && hush_core::username::validate(&user).is_ok()
                 {
@@ -1146,9 +1164,11 @@ impl Client {
     }
 
     async fn after_sync(&mut self) -> Result<(), ClientError> {
-        // New devices of people we share conversations with (ourselves included).
+        // Devices added or revoked by people we share conversations with (ourselves
+        // included): bring each shared conversation in line with the key directory.
         let users: Vec<String> = std::mem::take(&mut self.state.pending_device_checks).into_iter().collect();
         for user in users {
+            self.state.kt.checked.remove(&user);
             let ids: Vec<String> = self
                 .state
                 .conversations
@@ -1161,8 +1181,9 @@ impl Client {
                 if !members.iter().any(|m| m.username == user) {
                     continue;
                 }
-                if let Err(e) = Box::pin(self.add_users(&id, std::slice::from_ref(&user))).await {
-                    self.warn(&id, format!("could not add {user}'s new device: {e}"));
+                self.state.kt.checked.remove(&user);
+                if let Err(e) = Box::pin(self.reconcile(&id)).await {
+                    self.warn(&id, format!("could not bring {user}'s devices up to date: {e}"));
                 }
             }
         }

@@ -26,6 +26,8 @@ struct Bundle {
     identity_secret: SecretBytes,
     certificate: B64,
     contacts: BTreeMap<String, Contact>,
+    #[serde(default)]
+    recovery: Option<crate::recovery::RecoveryState>,
 }
 
 /// On the new device: asks to join `username`'s account, calls `show_code` with the code
@@ -112,9 +114,10 @@ pub async fn link_new_device(
         pending_device_checks: Default::default(),
         mls: SecretBytes::default(),
         kt: Default::default(),
+        recovery: bundle.recovery,
     };
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
-    let mut client = Client { home, key, state, provider, identity, device_key, certificate, api };
+    let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
     client.save()?;
     // Our devices, now including this one, as the directory must show them.
     let own = client.own_device_list().await?;
@@ -151,6 +154,7 @@ pub async fn approve(client: &mut Client, typed_code: &str) -> Result<String, Cl
         identity_secret: client.state.identity_secret.clone(),
         certificate: B64(cert.encode()),
         contacts: client.state.contacts.clone(),
+        recovery: client.state.recovery.clone(),
     };
     let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| ClientError::Internal(e.to_string()))?);
     let sealed = corelink::seal(&username, &device_key, &req.hpke_key.0, &plain).map_err(|e| ClientError::Internal(e.to_string()))?;

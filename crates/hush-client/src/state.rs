@@ -136,6 +136,9 @@ pub struct State {
     /// What this device verified of the key directory.
     #[serde(default)]
     pub kt: crate::kt::KtState,
+    /// Keys to keep the account backup current (from the recovery phrase).
+    #[serde(default)]
+    pub recovery: Option<crate::recovery::RecoveryState>,
 }
 
 impl std::fmt::Debug for State {

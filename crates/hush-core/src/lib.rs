@@ -11,6 +11,7 @@
 //!   ([`mls::Conversation::process`]).
 //! - [`link`]: sealing account secrets to a new device during linking.
 //! - [`message`]: the plaintext payload carried inside MLS application messages.
+//! - [`recovery`]: the recovery phrase, and the sealed account backup it unlocks.
 //! - [`safety`]: safety numbers and their QR payload.
 //! - [`sealed`]: passphrase-sealed blobs, used for the client's local store at rest.
 //!
@@ -23,6 +24,7 @@ pub mod kt;
 pub mod message;
 pub mod link;
 pub mod mls;
+pub mod recovery;
 pub mod safety;
 pub mod sealed;
 pub mod username;

@@ -208,6 +208,8 @@ pub enum InboxKind {
     Welcome,
     /// A user that shares a group with this device has a new device; the payload is the username.
     DeviceAdded,
+    /// A user that shares a group with this device revoked a device; the payload is the username.
+    DeviceRevoked,
 }
 
 /// One item in a device's inbox.
@@ -342,6 +344,33 @@ pub struct KtAudit {
     /// serde-JSON of `akd::AppendOnlyProof` between them.
     pub proof: B64,
 }
+
+/// `PUT /v1/backup` (device-authenticated): the account backup, sealed on the device with
+/// a key derived from the recovery phrase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupUpload {
+    /// Ed25519 public key derived from the recovery phrase; only a request signed by its
+    /// secret half may fetch the backup.
+    pub auth_key: B64,
+    /// Strictly increasing; the server refuses a version not above the one it holds.
+    pub version: u64,
+    /// The sealed backup (opaque to the server).
+    pub blob: B64,
+}
+
+/// `GET /v1/recovery/{username}`, signed with the recovery auth key (header
+/// `x-hush-device: recovery`): the latest backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backup {
+    /// Its version.
+    pub version: u64,
+    /// The sealed backup.
+    pub blob: B64,
+}
+
+/// The device id header value for requests signed with the recovery auth key.
+pub const RECOVERY_DEVICE: &str = "recovery";
 
 /// Every error the server answers with.
 #[derive(Debug, Clone, Serialize, Deserialize)]

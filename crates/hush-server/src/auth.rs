@@ -7,6 +7,10 @@
 //! [`MAX_CLOCK_SKEW_MS`] of its clock, the signature verifies under the device's stored key,
 //! and the nonce was never used by this device. A nonce is only spent once the signature
 //! verified, so nobody can burn another device's nonces.
+//!
+//! Account recovery signs the same way with the recovery auth key instead of a device key:
+//! its `x-hush-device` is the literal [`RECOVERY_DEVICE`], which no device id can be, and
+//! its nonces are spent per account ([`recovery_nonce_scope`]).
 
 use std::sync::atomic::Ordering;
 
@@ -17,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hush_core::auth::{MAX_CLOCK_SKEW_MS, canonical_request, nonce_well_formed};
 use hush_core::identity::{PublicKey, device_id_well_formed};
-use hush_proto::{HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use hush_proto::{HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RECOVERY_DEVICE};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -30,7 +34,8 @@ const PRUNE_NONCES_EVERY: u64 = 1024;
 /// its body read (bounded by the body limit). The signature is not checked yet: call
 /// [`SignedRequest::verify`] with the key it should verify under.
 pub struct SignedRequest {
-    /// The device the request claims to come from (well formed, not yet proven).
+    /// The device the request claims to come from (well formed or [`RECOVERY_DEVICE`], not
+    /// yet proven).
     pub device_id: String,
     timestamp: i64,
     nonce: String,
@@ -54,7 +59,7 @@ impl FromRequest<AppState> for SignedRequest {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let headers = req.headers();
         let device_id = header(headers, HEADER_DEVICE)?.to_owned();
-        if !device_id_well_formed(&device_id) {
+        if !device_id_well_formed(&device_id) && device_id != RECOVERY_DEVICE {
             return Err(ApiError::Unauthorized);
         }
         let timestamp: i64 = header(headers, HEADER_TIMESTAMP)?
@@ -102,12 +107,18 @@ impl SignedRequest {
     /// Checks the signature under `key`, then spends the nonce (a nonce seen before for
     /// this device is a replay).
     pub async fn verify(&self, key: &PublicKey, state: &AppState) -> Result<(), ApiError> {
+        self.verify_scoped(key, &self.device_id, state).await
+    }
+
+    /// Like [`SignedRequest::verify`], with the nonce spent for `nonce_scope` instead of the
+    /// claimed device (recovery requests, whose nonces are single-use per account).
+    pub async fn verify_scoped(&self, key: &PublicKey, nonce_scope: &str, state: &AppState) -> Result<(), ApiError> {
         let signed = canonical_request(&self.method, &self.path_and_query, self.timestamp, &self.nonce, &self.body);
         key.verify(&signed, &self.signature)
             .map_err(|_| ApiError::Unauthorized)?;
         // After this instant the timestamp check refuses the request anyway.
         let expires_at = self.timestamp.saturating_add(MAX_CLOCK_SKEW_MS);
-        if !state.store.use_nonce(&self.device_id, &self.nonce, expires_at).await? {
+        if !state.store.use_nonce(nonce_scope, &self.nonce, expires_at).await? {
             return Err(ApiError::Unauthorized);
         }
         if state.accepted_requests.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_NONCES_EVERY) {
@@ -142,7 +153,10 @@ impl FromRequest<AppState> for Authed {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let signed = SignedRequest::from_request(req, state).await?;
-        // An unknown device answers exactly like a bad signature.
+        if signed.device_id == RECOVERY_DEVICE {
+            return Err(ApiError::Unauthorized);
+        }
+        // An unknown or revoked device answers exactly like a bad signature.
         let Some(stored) = state.store.device_key(&signed.device_id).await? else {
             return Err(ApiError::Unauthorized);
         };
@@ -158,6 +172,11 @@ impl FromRequest<AppState> for Authed {
             body: signed.body,
         })
     }
+}
+
+/// The owner of the nonces of recovery requests for `username` (no device id looks like it).
+pub fn recovery_nonce_scope(username: &str) -> String {
+    format!("{RECOVERY_DEVICE}:{username}")
 }
 
 /// Parses a JSON body; any failure is a `400 bad_request` saying what is wrong.

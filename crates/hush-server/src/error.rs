@@ -106,6 +106,7 @@ impl From<StoreError> for ApiError {
             StoreError::UsernameTaken => ApiError::UsernameTaken,
             StoreError::Conflict(m) => ApiError::Conflict(m.into()),
             StoreError::NotFound(m) => ApiError::NotFound(m.into()),
+            StoreError::Forbidden(m) => ApiError::Forbidden(m.into()),
             StoreError::NotMember => ApiError::Forbidden(e.to_string()),
             StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
             StoreError::Invalid(m) => ApiError::BadRequest(m),

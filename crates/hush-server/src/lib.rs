@@ -7,10 +7,17 @@
 //! everything else is ciphertext to it. It also runs the key-transparency directory (akd,
 //! see [`kt`]): every user's identity key and device list, provable to clients and
 //! auditable. The API is described by the types in `hush-proto`; every route but
-//! `register`, `devices`, `health`, `kt/info` and `kt/audit` is signed by a registered device
-//! (headers `x-hush-device`, `x-hush-timestamp`, `x-hush-nonce`, `x-hush-signature` over
-//! `hush_core::auth::canonical_request`); `register` and `devices` are signed by the new
-//! device's key, taken from the certificate in their body.
+//! `register`, `devices`, `health`, `kt/info`, `kt/audit`, the link relay and `recovery` is
+//! signed by a registered, unrevoked device (headers `x-hush-device`, `x-hush-timestamp`,
+//! `x-hush-nonce`, `x-hush-signature` over `hush_core::auth::canonical_request`);
+//! `register` and `devices` are signed by the new device's key, taken from the certificate
+//! in their body, and `recovery` by the account's recovery auth key.
+//!
+//! A revoked device is gone everywhere: it can't sign requests, is not listed, claimed,
+//! routed to, added to groups or counted in its user's directory value, and its id and key
+//! can't be registered again. An account may keep one sealed backup (`PUT /v1/backup`),
+//! fetched with the recovery auth key (`GET /v1/recovery/{username}`, at most
+//! [`routes::MAX_RECOVERY_FAILURES`] failures per account per hour).
 //!
 //! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
 //! on disk, so it survives a crash of the server or the machine.
@@ -45,7 +52,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse as _;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::sync::{broadcast, watch};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -62,6 +69,9 @@ pub const DATABASE_FILE: &str = "hush.db";
 
 /// How many inbox events may queue for a slow WebSocket before it is told to refetch.
 const INBOX_EVENTS_CAPACITY: usize = 4096;
+
+/// How many revocations may queue for a slow WebSocket.
+const REVOCATIONS_CAPACITY: usize = 256;
 
 /// Where and how the server runs.
 #[derive(Debug, Clone)]
@@ -152,6 +162,8 @@ pub(crate) struct AppState {
     pub kt: Kt,
     /// Ids of devices whose inbox just got an item (sent after the commit).
     pub inbox_events: broadcast::Sender<Arc<str>>,
+    /// Ids of devices just revoked (sent after the commit): their WebSockets close.
+    pub revocations: broadcast::Sender<Arc<str>>,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Requests authenticated so far (drives nonce pruning).
@@ -166,6 +178,12 @@ impl AppState {
             let _ = self.inbox_events.send(Arc::from(d.as_str()));
         }
     }
+
+    /// Closes the WebSockets of a revoked device.
+    pub fn revoked(&self, device_id: &str) {
+        // No receiver means no open socket: nothing to close.
+        let _ = self.revocations.send(Arc::from(device_id));
+    }
 }
 
 /// The API routes with their layers.
@@ -175,6 +193,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/health", get(routes::health))
         .route("/v1/register", post(routes::register))
         .route("/v1/devices", post(routes::add_device))
+        .route("/v1/devices/{device_id}/revoke", post(routes::revoke_device))
         .route("/v1/users/{username}", get(routes::get_user))
         .route("/v1/users/{username}/claim", post(routes::claim_key_packages))
         .route("/v1/keypackages", post(routes::upload_key_packages))
@@ -193,6 +212,8 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/kt/lookup/{username}", get(routes::kt_lookup))
         .route("/v1/kt/history/{username}", get(routes::kt_history))
         .route("/v1/kt/audit", get(routes::kt_audit))
+        .route("/v1/backup", put(routes::put_backup))
+        .route("/v1/recovery/{username}", get(routes::recovery))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Each layer wraps the ones above it: the last is the outermost.
@@ -269,6 +290,7 @@ impl Server {
         let shutdown_tx = Arc::new(shutdown_tx);
         let shutdown_tx_keep = Arc::clone(&shutdown_tx);
         let (inbox_events, _) = broadcast::channel(INBOX_EVENTS_CAPACITY);
+        let (revocations, _) = broadcast::channel(REVOCATIONS_CAPACITY);
         let publisher = tokio::spawn(kt_publisher(
             self.kt.clone(),
             self.config.kt_publish_interval,
@@ -278,6 +300,7 @@ impl Server {
             store: self.store.clone(),
             kt: self.kt.clone(),
             inbox_events,
+            revocations,
             shutdown: shutdown_rx,
             accepted_requests: Arc::new(AtomicU64::new(0)),
         };

@@ -16,14 +16,14 @@ use hush_proto::{
     Accepted, AckRequest, ClaimResponse, ClaimedKeyPackage, CommitRequest, CreateGroupRequest, DeviceRecord,
     DeviceUpload, GroupInfo, InboxItem, InboxResponse, KeyPackageCount, KeyPackageUpload, MessageRequest,
     RegisterRequest, RegisteredDevice, UserRecord, B64, LinkApproval, LinkCreated, LinkRequest, LinkStatus,
-    PendingLink, PendingLinks, KtAudit, KtHistory, KtInfo, KtLookup,
+    PendingLink, PendingLinks, KtAudit, KtHistory, KtInfo, KtLookup, Backup, BackupUpload, RECOVERY_DEVICE,
 };
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Authed, SignedRequest, parse_json};
+use crate::auth::{Authed, SignedRequest, parse_json, recovery_nonce_scope};
 use crate::error::ApiError;
-use crate::store::{NewCommit, NewDevice, NewLink, StoreError};
+use crate::store::{NewBackup, NewCommit, NewDevice, NewLink, StoreError};
 
 /// Most KeyPackages one request may upload.
 pub const MAX_KEY_PACKAGES: usize = 200;
@@ -215,6 +215,32 @@ pub async fn add_device(State(state): State<AppState>, signed: SignedRequest) ->
         device_id: device.device_id,
     };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /v1/devices/{device_id}/revoke`: the caller revokes one of its user's devices
+/// (itself included). It is gone from the directory at once (published before the answer),
+/// the devices that share a group with the user and the user's other devices get a
+/// `device_revoked` item, and its WebSocket closes. `403` for a device that is not the
+/// caller's user's (or does not exist), `409` if revoked already.
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    PathParam(device_id): PathParam,
+    authed: Authed,
+) -> Result<StatusCode, ApiError> {
+    if !device_id_well_formed(&device_id) {
+        return Err(ApiError::BadRequest(format!("{device_id:?} is not a device id")));
+    }
+    let me = &authed.device;
+    let recipients = state
+        .store
+        .revoke_device(&me.username, &device_id, hush_core::now_ms())
+        .await?;
+    tracing::info!(username = %me.username, %device_id, by = %me.device_id, "revoked device");
+    // Published before anybody is woken, so the woken find the revocation in the directory.
+    publish_now(&state).await;
+    state.revoked(&device_id);
+    state.notify(&recipients);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/users/{username}`.
@@ -500,9 +526,14 @@ pub async fn websocket(
     let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     // Subscribe now, so nothing that happens during the handshake is missed.
     let events = state.inbox_events.subscribe();
+    let revocations = state.revocations.subscribe();
     let shutdown = state.shutdown.clone();
     let device_id = authed.device.device_id;
-    Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, shutdown)))
+    // Revoked between the signature check and the subscription: the event is gone already.
+    if state.store.device_key(&device_id).await?.is_none() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, revocations, shutdown)))
 }
 
 // ---- device linking (relay only: the server sees public keys and a sealed bundle) ----
@@ -675,4 +706,101 @@ pub async fn kt_audit(
         hashes: hashes.into_iter().map(|h| B64(h.to_vec())).collect(),
         proof: proof_json(&proof)?,
     }))
+}
+
+// ---- account backup and recovery ----
+
+/// Largest sealed backup, in bytes (the request body limit usually bounds it first).
+pub const MAX_BACKUP_BYTES: usize = 1024 * 1024;
+/// Most failed recovery attempts per account in [`RECOVERY_WINDOW_MS`].
+pub const MAX_RECOVERY_FAILURES: i64 = 10;
+/// The window recovery failures are counted in: one hour.
+pub const RECOVERY_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// `PUT /v1/backup`: the caller's account backup, sealed on the device, with the recovery
+/// auth key that may fetch it. Its version must be above the stored one's (`409`).
+pub async fn put_backup(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    let upload: BackupUpload = parse_json(&authed.body)?;
+    PublicKey::from_slice(&upload.auth_key.0)
+        .map_err(|_| ApiError::BadRequest("auth_key is not a valid Ed25519 public key".into()))?;
+    if upload.blob.0.is_empty() {
+        return Err(ApiError::BadRequest("the backup is empty".into()));
+    }
+    if upload.blob.0.len() > MAX_BACKUP_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    let version = i64::try_from(upload.version)
+        .map_err(|_| ApiError::BadRequest(format!("backup version {} is out of range", upload.version)))?;
+    let username = &authed.device.username;
+    state
+        .store
+        .put_backup(
+            &NewBackup {
+                username,
+                auth_key: &upload.auth_key.0,
+                version,
+                blob: &upload.blob.0,
+            },
+            hush_core::now_ms(),
+        )
+        .await?;
+    tracing::info!(%username, version, bytes = upload.blob.0.len(), by = %authed.device.device_id, "stored account backup");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/recovery/{username}`: the account's backup, to a request signed with its
+/// recovery auth key (`x-hush-device: recovery`; nonces single-use per account). An
+/// unknown user, no backup and a bad signature all answer the same `401`. Every attempt is
+/// counted before it is checked and uncounted if it succeeds: after
+/// [`MAX_RECOVERY_FAILURES`] failures in an hour every attempt is `429`, right ones too,
+/// so guessing the phrase online is hopeless.
+pub async fn recovery(
+    State(state): State<AppState>,
+    PathParam(username): PathParam,
+    signed: SignedRequest,
+) -> Result<Json<Backup>, ApiError> {
+    if signed.device_id != RECOVERY_DEVICE || hush_core::username::validate(&username).is_err() {
+        return Err(ApiError::Unauthorized);
+    }
+    let now = hush_core::now_ms();
+    let attempt = state
+        .store
+        .begin_recovery_attempt(&username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
+        .await;
+    let attempt = match attempt {
+        Err(StoreError::TooMany(m)) => {
+            tracing::warn!(%username, "recovery attempts rate-limited");
+            return Err(ApiError::RateLimited(m.into()));
+        }
+        other => other?,
+    };
+    let checked = async {
+        let stored = state.store.backup(&username).await?.ok_or(ApiError::Unauthorized)?;
+        let key = PublicKey::from_slice(&stored.auth_key)
+            .map_err(|e| ApiError::internal(format!("stored recovery auth key of {username}: {e}")))?;
+        signed.verify_scoped(&key, &recovery_nonce_scope(&username), &state).await?;
+        Ok::<_, ApiError>(stored)
+    }
+    .await;
+    match checked {
+        Ok(stored) => {
+            state.store.forget_recovery_attempt(attempt).await?;
+            tracing::info!(%username, version = stored.version, "account backup fetched for recovery");
+            Ok(Json(Backup {
+                version: stored.version,
+                blob: B64(stored.blob),
+            }))
+        }
+        Err(ApiError::Unauthorized) => {
+            tracing::info!(%username, "failed recovery attempt");
+            Err(ApiError::Unauthorized)
+        }
+        Err(other) => {
+            // The server's failure is no guess of the client's.
+            if let Err(e) = state.store.forget_recovery_attempt(attempt).await {
+                tracing::error!(error = %e, "could not uncount a recovery attempt");
+            }
+            Err(other)
+        }
+    }
 }

@@ -112,6 +112,22 @@ CREATE TABLE kt_pending (
     username TEXT NOT NULL UNIQUE REFERENCES users(username)
 );
 INSERT INTO kt_pending (username) SELECT username FROM users ORDER BY username;
+"#, r#"
+ALTER TABLE devices ADD COLUMN revoked_at INTEGER;
+CREATE TABLE backups (
+    username   TEXT PRIMARY KEY REFERENCES users(username),
+    auth_key   BLOB NOT NULL,
+    version    INTEGER NOT NULL,
+    blob       BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE recovery_attempts (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    username   TEXT NOT NULL,
+    attempt_at INTEGER NOT NULL
+);
+CREATE INDEX recovery_attempts_by_user ON recovery_attempts(username, attempt_at);
+CREATE INDEX recovery_attempts_by_time ON recovery_attempts(attempt_at);
 "#];
 
 /// A new device-link request.
@@ -155,6 +171,9 @@ pub enum StoreError {
     /// The named thing does not exist.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The caller may not touch this (or it does not exist: the two look the same).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The calling device is not a member of the group (or the group does not exist).
     #[error("this device is not a member of this conversation")]
     NotMember,
@@ -197,6 +216,29 @@ pub struct DeviceKey {
     pub username: String,
     /// The device's public key.
     pub public_key: Vec<u8>,
+}
+
+/// A backup to store, already validated.
+#[derive(Clone, Copy)]
+pub struct NewBackup<'a> {
+    /// The account.
+    pub username: &'a str,
+    /// The recovery auth key (a valid Ed25519 public key).
+    pub auth_key: &'a [u8],
+    /// Its version (must be above the stored one's).
+    pub version: i64,
+    /// The sealed backup.
+    pub blob: &'a [u8],
+}
+
+/// A stored backup.
+pub struct StoredBackup {
+    /// The recovery auth key recovery requests are verified with.
+    pub auth_key: Vec<u8>,
+    /// Its version.
+    pub version: u64,
+    /// The sealed backup.
+    pub blob: Vec<u8>,
 }
 
 /// A user and their devices.
@@ -267,6 +309,7 @@ fn kind_str(kind: InboxKind) -> &'static str {
         InboxKind::Message => "message",
         InboxKind::Welcome => "welcome",
         InboxKind::DeviceAdded => "device_added",
+        InboxKind::DeviceRevoked => "device_revoked",
     }
 }
 
@@ -275,6 +318,7 @@ fn kind_from_str(s: &str) -> Result<InboxKind, StoreError> {
         "message" => Ok(InboxKind::Message),
         "welcome" => Ok(InboxKind::Welcome),
         "device_added" => Ok(InboxKind::DeviceAdded),
+        "device_revoked" => Ok(InboxKind::DeviceRevoked),
         other => Err(StoreError::Db(sqlx::Error::Decode(
             format!("unknown message kind {other:?} in the database").into(),
         ))),
@@ -371,9 +415,9 @@ impl Store {
 
     // ---- authentication ----
 
-    /// The owner and public key of a device.
+    /// The owner and public key of a device; `None` for an unknown or revoked one.
     pub async fn device_key(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
-        let row = sqlx::query("SELECT username, public_key FROM devices WHERE device_id = ?")
+        let row = sqlx::query("SELECT username, public_key FROM devices WHERE device_id = ? AND revoked_at IS NULL")
             .bind(device_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -426,7 +470,7 @@ impl Store {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                StoreError::Conflict("a device with this id or this key is already registered")
+                StoreError::Conflict("a device with this id or this key is already registered, or was revoked")
             } else {
                 StoreError::Db(e)
             }
@@ -526,7 +570,7 @@ impl Store {
                  JOIN group_members other ON other.group_id = mine.group_id
                  WHERE d.username = ?1
                  UNION
-                 SELECT device_id FROM devices WHERE username = ?1
+                 SELECT device_id FROM devices WHERE username = ?1 AND revoked_at IS NULL
              ) WHERE device_id <> ?2
              ORDER BY device_id",
         )
@@ -555,13 +599,14 @@ impl Store {
         })
     }
 
-    /// A user with their devices.
+    /// A user with their devices (revoked ones left out).
     pub async fn user(&self, username: &str) -> Result<Option<StoredUser>, StoreError> {
         let Some(identity_key) = self.identity_key(username).await? else {
             return Ok(None);
         };
         let devices = sqlx::query(
-            "SELECT device_id, certificate FROM devices WHERE username = ? ORDER BY created_at, device_id",
+            "SELECT device_id, certificate FROM devices WHERE username = ? AND revoked_at IS NULL
+             ORDER BY created_at, device_id",
         )
         .bind(username)
         .fetch_all(&self.pool)
@@ -615,8 +660,8 @@ impl Store {
         Ok(())
     }
 
-    /// What a user's directory value is made of: the identity key and every device as
-    /// `(device_id, public key)`. `None` for an unknown user.
+    /// What a user's directory value is made of: the identity key and every device that
+    /// is not revoked, as `(device_id, public key)`. `None` for an unknown user.
     pub async fn kt_user_keys(&self, username: &str) -> Result<Option<(Vec<u8>, Vec<(String, Vec<u8>)>)>, StoreError> {
         // One read transaction: the key and the devices come from the same snapshot.
         let mut tx = self.pool.begin().await?;
@@ -628,7 +673,9 @@ impl Store {
             return Ok(None);
         };
         let identity_key: Vec<u8> = row.try_get(0)?;
-        let devices = sqlx::query("SELECT device_id, public_key FROM devices WHERE username = ? ORDER BY device_id")
+        let devices = sqlx::query(
+            "SELECT device_id, public_key FROM devices WHERE username = ? AND revoked_at IS NULL ORDER BY device_id",
+        )
             .bind(username)
             .fetch_all(&mut *tx)
             .await?
@@ -703,9 +750,9 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// One KeyPackage for each of a user's devices: the oldest single-use one (removed), or
-    /// else the last-resort one (kept). `None` for an unknown user. Devices with no
-    /// KeyPackage at all are left out.
+    /// One KeyPackage for each of a user's devices that is not revoked: the oldest
+    /// single-use one (removed), or else the last-resort one (kept). `None` for an unknown
+    /// user. Devices with no KeyPackage at all are left out.
     pub async fn claim(&self, username: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, StoreError> {
         let mut tx = self.write_tx().await?;
         let exists = sqlx::query("SELECT 1 FROM users WHERE username = ?")
@@ -717,7 +764,10 @@ impl Store {
             return Ok(None);
         }
         let devices: Vec<String> =
-            sqlx::query("SELECT device_id FROM devices WHERE username = ? ORDER BY created_at, device_id")
+            sqlx::query(
+                "SELECT device_id FROM devices WHERE username = ? AND revoked_at IS NULL
+                 ORDER BY created_at, device_id",
+            )
                 .bind(username)
                 .fetch_all(&mut *tx)
                 .await?
@@ -860,7 +910,7 @@ impl Store {
                     "device {added} is already a member of this conversation"
                 )));
             }
-            let exists = sqlx::query("SELECT 1 FROM devices WHERE device_id = ?")
+            let exists = sqlx::query("SELECT 1 FROM devices WHERE device_id = ? AND revoked_at IS NULL")
                 .bind(added)
                 .fetch_optional(&mut *tx)
                 .await?
@@ -1142,6 +1192,200 @@ impl Store {
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- revocation ----
+
+    /// Revokes device `device_id` of user `username`, in one transaction: marks it revoked,
+    /// stops routing to it (group memberships), deletes its inbox (and the messages no inbox
+    /// refers to any more) and its KeyPackages, marks the user for the next key-directory
+    /// publish, and tells every other device that shares a group with the user's devices,
+    /// and the user's other devices, with a `device_revoked` item (payload: the username,
+    /// sender: the revoked device). Answers the devices that got the item.
+    ///
+    /// `Forbidden` if there is no such device or it belongs to someone else (the two look
+    /// the same); `Conflict` if it is revoked already.
+    pub async fn revoke_device(&self, username: &str, device_id: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        const NOT_YOURS: &str = "there is no such device among this account's devices";
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT username, revoked_at FROM devices WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Forbidden(NOT_YOURS));
+        };
+        let owner: String = row.try_get(0)?;
+        let revoked_at: Option<i64> = row.try_get(1)?;
+        if owner != username {
+            return Err(StoreError::Forbidden(NOT_YOURS));
+        }
+        if revoked_at.is_some() {
+            return Err(StoreError::Conflict("this device is revoked already"));
+        }
+        // Before the memberships go: whoever shares a group with any of the user's devices,
+        // the revoked one included.
+        let recipients: Vec<String> = sqlx::query(
+            "SELECT DISTINCT device_id FROM (
+                 SELECT other.device_id AS device_id
+                 FROM devices d
+                 JOIN group_members mine ON mine.device_id = d.device_id
+                 JOIN group_members other ON other.group_id = mine.group_id
+                 WHERE d.username = ?1 AND d.revoked_at IS NULL
+                 UNION
+                 SELECT device_id FROM devices WHERE username = ?1 AND revoked_at IS NULL
+             ) AS r
+             WHERE device_id <> ?2
+               AND EXISTS (SELECT 1 FROM devices x WHERE x.device_id = r.device_id AND x.revoked_at IS NULL)
+             ORDER BY device_id",
+        )
+        .bind(username)
+        .bind(device_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+
+        sqlx::query("UPDATE devices SET revoked_at = ? WHERE device_id = ?")
+            .bind(now)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM group_members WHERE device_id = ?")
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut dropped: Vec<i64> = sqlx::query("DELETE FROM inbox WHERE device_id = ? RETURNING message_id")
+            .bind(device_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        dropped.sort_unstable();
+        dropped.dedup();
+        for message_id in dropped {
+            sqlx::query(
+                "DELETE FROM messages WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM inbox WHERE message_id = ?1)",
+            )
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM key_packages WHERE device_id = ?")
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        Self::mark_kt_pending(&mut tx, username).await?;
+        // Nobody to tell (the user's last device revoked itself, sharing no group): no
+        // message that no inbox would ever refer to.
+        if !recipients.is_empty() {
+            Self::insert_message(
+                &mut tx,
+                None,
+                Some(device_id),
+                InboxKind::DeviceRevoked,
+                username.as_bytes(),
+                &recipients,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(recipients)
+    }
+
+    // ---- account backup ----
+
+    /// Stores (or replaces) a user's sealed backup, whose version must be above the stored
+    /// one's (`Conflict` otherwise).
+    pub async fn put_backup(&self, backup: &NewBackup<'_>, now: i64) -> Result<(), StoreError> {
+        let NewBackup { username, auth_key, version, blob } = *backup;
+        let mut tx = self.write_tx().await?;
+        let stored: Option<i64> = sqlx::query("SELECT version FROM backups WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if stored.is_some_and(|v| v >= version) {
+            return Err(StoreError::Conflict("a newer backup is already stored"));
+        }
+        sqlx::query(
+            "INSERT INTO backups (username, auth_key, version, blob, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (username) DO UPDATE SET
+                 auth_key = excluded.auth_key, version = excluded.version,
+                 blob = excluded.blob, updated_at = excluded.updated_at",
+        )
+        .bind(username)
+        .bind(auth_key)
+        .bind(version)
+        .bind(blob)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user's stored backup, if any.
+    pub async fn backup(&self, username: &str) -> Result<Option<StoredBackup>, StoreError> {
+        let row = sqlx::query("SELECT auth_key, version, blob FROM backups WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(1)?;
+        Ok(Some(StoredBackup {
+            auth_key: row.try_get(0)?,
+            version: u64::try_from(version)
+                .map_err(|_| StoreError::Db(sqlx::Error::Decode("negative backup version in the database".into())))?,
+            blob: row.try_get(2)?,
+        }))
+    }
+
+    /// Counts a recovery attempt for `username` before it is checked: `TooMany` if `max`
+    /// attempts were counted since `since` (nothing is counted then), else the attempt's id,
+    /// for [`Store::forget_recovery_attempt`] once it succeeded. Counting first, in one
+    /// write transaction, keeps concurrent guesses within the limit too.
+    pub async fn begin_recovery_attempt(&self, username: &str, now: i64, since: i64, max: i64) -> Result<i64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM recovery_attempts WHERE attempt_at < ?")
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM recovery_attempts WHERE username = ? AND attempt_at >= ?")
+            .bind(username)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if count >= max {
+            return Err(StoreError::TooMany(
+                "too many failed recovery attempts for this account; try again in an hour",
+            ));
+        }
+        let id: i64 = sqlx::query("INSERT INTO recovery_attempts (username, attempt_at) VALUES (?, ?) RETURNING id")
+            .bind(username)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Uncounts an attempt that succeeded (or failed on the server's side).
+    pub async fn forget_recovery_attempt(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM recovery_attempts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //! Nothing else travels on it.
 //!
 //! The task ends when the client closes or vanishes (no frame heard for
-//! [`IDLE_LIMIT`] although the server pings every [`PING_EVERY`]), or when the server shuts
-//! down, so no task outlives its connection.
+//! [`IDLE_LIMIT`] although the server pings every [`PING_EVERY`]), when its device is
+//! revoked, or when the server shuts down, so no task outlives its connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,7 @@ pub async fn serve(
     mut socket: WebSocket,
     device_id: String,
     mut events: broadcast::Receiver<Arc<str>>,
+    mut revocations: broadcast::Receiver<Arc<str>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::debug!(%device_id, "websocket opened");
@@ -47,6 +48,18 @@ pub async fn serve(
                     break;
                 }
             }
+            revoked = revocations.recv() => match revoked {
+                Ok(id) if *id == *device_id => {
+                    let bye = CloseFrame { code: close_code::POLICY, reason: "this device was revoked".into() };
+                    let _ = socket.send(Message::Close(Some(bye))).await;
+                    tracing::debug!(%device_id, "websocket of a revoked device closed");
+                    break;
+                }
+                // Another device's, or missed ones: a revoked device gets no inbox items,
+                // so its socket has nothing to carry anyway.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the WebSocket layer; any frame shows the peer is alive.
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,

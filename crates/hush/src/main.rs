@@ -38,7 +38,20 @@ enum Command {
         /// The server, e.g. http://127.0.0.1:7777.
         #[arg(long, env = "HUSH_SERVER")]
         server: String,
+        /// Print the recovery phrase without asking for some of its words back (scripts).
+        #[arg(long)]
+        skip_phrase_check: bool,
     },
+    /// Restore your account on this (new) device from your 24-word recovery phrase.
+    Recover {
+        /// Your username.
+        username: String,
+        /// The server.
+        #[arg(long, env = "HUSH_SERVER")]
+        server: String,
+    },
+    /// Change the passphrase that seals this device's state.
+    Passphrase,
     /// Show this device's account.
     Whoami {
         /// One JSON object.
@@ -182,6 +195,12 @@ enum DeviceCmd {
         #[arg(long, env = "HUSH_SERVER")]
         server: String,
     },
+    /// Revoke one of your other devices (lost or stolen): it is removed from every
+    /// conversation and can read nothing sent afterwards.
+    Revoke {
+        /// The device id (see `hush device list`).
+        device_id: String,
+    },
     /// On an EXISTING device: approve the new device showing CODE.
     Approve {
         /// The code the new device shows.
@@ -285,11 +304,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Register { username, server } => {
+        Command::Register { username, server, skip_phrase_check } => {
+            let interactive = std::io::stdin().is_terminal();
+            if !interactive && !skip_phrase_check {
+                anyhow::bail!(
+                    "registration shows a recovery phrase to write down and asks for some of its words back; run it in a terminal, or pass --skip-phrase-check in scripts"
+                );
+            }
             let p = passphrase(true)?;
-            let c = Client::register(&home, &server, &username, p.0.as_bytes()).await?;
+            let mut c = Client::register(&home, &server, &username, p.0.as_bytes()).await?;
             println!("registered {} on {} (device {})", c.username(), c.server(), c.device_id());
             println!("identity key fingerprint: {}", c.fingerprint());
+            if let Some(phrase) = c.take_recovery_phrase() {
+                show_and_confirm_phrase(&phrase, !skip_phrase_check)?;
+            }
+            Ok(())
+        }
+        Command::Recover { username, server } => {
+            let phrase = match std::env::var("HUSH_RECOVERY_PHRASE") {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                Err(_) if std::io::stdin().is_terminal() => {
+                    zeroize::Zeroizing::new(rpassword::prompt_password("recovery phrase (24 words): ")?)
+                }
+                Err(_) => anyhow::bail!("no recovery phrase: set HUSH_RECOVERY_PHRASE or run in a terminal"),
+            };
+            let p = passphrase(true)?;
+            let c = hush_client::recover(&home, &server, &username, &phrase, p.0.as_bytes()).await?;
+            println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
+            println!("your contacts and their verification are back; your conversations add this device as their members sync");
+            println!("if a lost device may be in someone else's hands, revoke it: hush device list, then hush device revoke ID");
+            Ok(())
+        }
+        Command::Passphrase => {
+            let mut c = open(&home)?;
+            let new = match std::env::var("HUSH_NEW_PASSPHRASE") {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                Err(_) if std::io::stdin().is_terminal() => {
+                    let a = zeroize::Zeroizing::new(rpassword::prompt_password("new passphrase: ")?);
+                    let b = zeroize::Zeroizing::new(rpassword::prompt_password("again: ")?);
+                    if *a != *b {
+                        anyhow::bail!("the two passphrases differ");
+                    }
+                    a
+                }
+                Err(_) => anyhow::bail!("no new passphrase: set HUSH_NEW_PASSPHRASE or run in a terminal"),
+            };
+            c.change_passphrase(new.as_bytes())?;
+            println!("this device's state is now sealed with the new passphrase");
             Ok(())
         }
         Command::Whoami { json } => {
@@ -366,6 +427,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Device(cmd) => device(&home, cmd).await,
     }
+}
+
+/// Shows the recovery phrase once and, on a terminal, asks for three of its words back.
+fn show_and_confirm_phrase(phrase: &hush_core::recovery::RecoveryPhrase, confirm: bool) -> anyhow::Result<()> {
+    let words = phrase.words();
+    println!("\nYour recovery phrase. Write it down and keep it safe: it is the only way back into");
+    println!("your account if you lose every device, and hush will not show it again.\n");
+    for (i, row) in words.chunks(6).enumerate() {
+        let line: Vec<String> = row.iter().enumerate().map(|(j, w)| format!("{:>2}. {w:<9}", i * 6 + j + 1)).collect();
+        println!("  {}", line.join(" "));
+    }
+    println!();
+    if !confirm {
+        return Ok(());
+    }
+    let first = rand_index(24);
+    let picks = [first, (first + 7) % 24, (first + 16) % 24];
+    for &i in &picks {
+        loop {
+            let answer = rpassword::prompt_password(format!("word #{}: ", i + 1))?;
+            if answer.trim().eq_ignore_ascii_case(words[i]) {
+                break;
+            }
+            println!("that is not word #{}; look at your copy and try again", i + 1);
+        }
+    }
+    println!("recovery phrase confirmed");
+    Ok(())
+}
+
+fn rand_index(n: usize) -> usize {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
+    (nanos as usize / 1000) % n
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
@@ -494,6 +588,12 @@ async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
             let mut c = open(home)?;
             let id = hush_client::link::approve(&mut c, &code).await?;
             println!("approved device {id}; it joins your conversations as they sync");
+            Ok(())
+        }
+        DeviceCmd::Revoke { device_id } => {
+            let mut c = open(home)?;
+            c.revoke_device(&device_id).await?;
+            println!("revoked device {device_id}: it is out of your conversations and the key directory");
             Ok(())
         }
         DeviceCmd::List { json } => {

@@ -13,11 +13,13 @@ fn the_cli_refuses_bad_input_with_one_sentence() {
     let a = dir.path().join("a");
     register(&a, "alice", &server.url);
 
-    let e = fails(&dir.path().join("x"), &["register", "alice", "--server", &server.url]);
+    let e = fails(&dir.path().join("z"), &["register", "zed", "--server", &server.url]);
+    assert!(e.contains("recovery phrase") && e.contains("--skip-phrase-check"), "{e}");
+    let e = fails(&dir.path().join("x"), &["register", "alice", "--server", &server.url, "--skip-phrase-check"]);
     assert!(e.contains("taken"), "{e}");
-    let e = fails(&dir.path().join("y"), &["register", "Bad Name", "--server", &server.url]);
+    let e = fails(&dir.path().join("y"), &["register", "Bad Name", "--server", &server.url, "--skip-phrase-check"]);
     assert!(e.contains("username"), "{e}");
-    let e = fails(&a, &["register", "alice2", "--server", &server.url]);
+    let e = fails(&a, &["register", "alice2", "--server", &server.url, "--skip-phrase-check"]);
     assert!(e.contains("already holds an account"), "{e}");
     let e = fails(&a, &["send", "nobody", "hello"]);
     assert!(e.contains("no user named nobody"), "{e}");

@@ -148,3 +148,46 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     assert_eq!(texts(&other), vec!["sent from the second device"]);
     assert_eq!(other.iter().find(|m| m["kind"] == "text").map(|m| m["sender"].clone()), Some("alice".into()));
 }
+
+#[test]
+fn watch_prints_messages_as_they_arrive() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    let mut watch = std::process::Command::new(hush_bin())
+        .arg("--home").arg(&b)
+        .args(["watch", "--json"])
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // watch holds the home only while it syncs, so bob's other commands still work.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ok(&a, &["send", "bob", "first live message"]);
+    ok(&a, &["send", "bob", "second live message"]);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            if v["kind"] == "text" {
+                seen.push(v["text"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    let _ = watch.kill();
+    assert_eq!(seen, vec!["first live message", "second live message"]);
+    assert!(ok(&b, &["whoami"]).contains("bob"));
+}

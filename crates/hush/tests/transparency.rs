@@ -47,7 +47,7 @@ fn safety_numbers_match_on_both_sides_and_a_verified_key_change_blocks_sending()
     operator_sql(&data, "DELETE FROM key_packages WHERE device_id IN (SELECT device_id FROM devices WHERE username='bob'); \
         DELETE FROM group_members WHERE device_id IN (SELECT device_id FROM devices WHERE username='bob'); \
         DELETE FROM inbox WHERE device_id IN (SELECT device_id FROM devices WHERE username='bob'); \
-        DELETE FROM devices WHERE username='bob'; DELETE FROM users WHERE username='bob';");
+        DELETE FROM devices WHERE username='bob'; DELETE FROM backups WHERE username='bob'; DELETE FROM users WHERE username='bob';");
     let server = Server::start(&data, &addr);
     let b2 = dir.path().join("b2");
     register(&b2, "bob", &server.url);

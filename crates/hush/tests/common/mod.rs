@@ -114,7 +114,19 @@ pub fn fails(home: &Path, args: &[&str]) -> String {
 }
 
 pub fn register(home: &Path, user: &str, url: &str) {
-    ok(home, &["register", user, "--server", url]);
+    ok(home, &["register", user, "--server", url, "--skip-phrase-check"]);
+}
+
+/// Registers and returns the recovery phrase it printed.
+pub fn register_with_phrase(home: &Path, user: &str, url: &str) -> String {
+    let out = ok(home, &["register", user, "--server", url, "--skip-phrase-check"]);
+    let words: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .flat_map(|l| l.split_whitespace().filter(|w| !w.ends_with('.')))
+        .collect();
+    assert_eq!(words.len(), 24, "{out}");
+    words.join(" ")
 }
 
 /// Messages from `hush read --json`.

@@ -1,0 +1,248 @@
+//! Recovery, the client's side: the account backup kept current on the server (sealed
+//! with the recovery phrase's backup key), restoring an account on a new device from the
+//! phrase, revoking devices, and changing the passphrase.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
+use hush_core::mls::{self, Device, HushProvider};
+use hush_core::recovery::{RecoveryPhrase, open_backup, seal_backup};
+use hush_core::sealed::SealKey;
+use hush_proto::{self as proto, B64};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::api::{Api, Signer};
+use crate::state::{Contact, Home, SecretBytes, State};
+use crate::{Client, ClientError, KEY_PACKAGE_BATCH};
+
+/// What a device keeps to keep the backup current.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RecoveryState {
+    /// The phrase's backup key.
+    pub backup_key: SecretBytes,
+    /// The phrase's recovery auth key (secret half).
+    pub auth_secret: SecretBytes,
+    /// The version last uploaded.
+    pub version: u64,
+    /// SHA-256 of the backup content last uploaded (hex), to upload only on change.
+    pub uploaded_hash: String,
+}
+
+/// What the backup holds: enough to become the user again on a new device.
+#[derive(Serialize, Deserialize)]
+struct BackupBundle {
+    username: String,
+    identity_secret: SecretBytes,
+    contacts: BTreeMap<String, Contact>,
+    acknowledged: BTreeSet<String>,
+}
+
+fn err(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Internal(e.to_string())
+}
+
+impl Client {
+    /// Makes the recovery phrase for a new account and keeps its keys (not the words).
+    pub(crate) fn setup_recovery(&mut self) -> RecoveryPhrase {
+        let phrase = RecoveryPhrase::generate();
+        let keys = phrase.keys();
+        self.state.recovery = Some(RecoveryState {
+            backup_key: SecretBytes(Zeroizing::new(keys.backup_key.to_vec())),
+            auth_secret: SecretBytes(Zeroizing::new(keys.auth_key.to_bytes().to_vec())),
+            version: 0,
+            uploaded_hash: String::new(),
+        });
+        phrase
+    }
+
+    /// Uploads a new backup version if what it holds changed since the last upload.
+    pub(crate) async fn backup_if_changed(&mut self) -> Result<(), ClientError> {
+        let Some(rs) = self.state.recovery.clone() else {
+            return Ok(());
+        };
+        let bundle = BackupBundle {
+            username: self.state.username.clone(),
+            identity_secret: self.state.identity_secret.clone(),
+            contacts: self.state.contacts.clone(),
+            acknowledged: self.state.kt.acknowledged.clone(),
+        };
+        let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
+        let hash = hex::encode(Sha256::digest(plain.as_slice()));
+        if hash == rs.uploaded_hash {
+            return Ok(());
+        }
+        let key: [u8; 32] = rs.backup_key.0.as_slice().try_into().map_err(err)?;
+        let auth = SecretKey::from_bytes(&rs.auth_secret.0).map_err(err)?;
+        let mut version = rs.version + 1;
+        for _ in 0..3 {
+            let upload = proto::BackupUpload {
+                auth_key: B64(auth.public().0.to_vec()),
+                version,
+                blob: B64(seal_backup(&key, &self.state.username, version, &plain)),
+            };
+            match self.api.call_empty(Some(&self.signer()), Method::PUT, "/v1/backup", Some(&upload)).await {
+                Ok(()) => {
+                    if let Some(r) = self.state.recovery.as_mut() {
+                        r.version = version;
+                        r.uploaded_hash = hash;
+                    }
+                    return self.save();
+                }
+                // Another device of ours uploaded a newer one: go past it.
+                Err(e) if e.code() == Some(proto::codes::CONFLICT) => {
+                    let current = fetch_backup(&self.api, &self.state.username, &auth).await?;
+                    version = current.version + 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ClientError::Usage("the backup keeps changing on the server; try again".into()))
+    }
+
+    /// The recovery phrase made at registration, once: it is not stored anywhere.
+    pub fn take_recovery_phrase(&mut self) -> Option<RecoveryPhrase> {
+        self.fresh_phrase.take()
+    }
+
+    /// Revokes one of this account's other devices: the server stops serving it, the key
+    /// directory drops it, and it is removed from every conversation.
+    pub async fn revoke_device(&mut self, device_id: &str) -> Result<(), ClientError> {
+        if device_id == self.state.device_id {
+            return Err(ClientError::Usage("this is the device you are using; revoke it from another of your devices".into()));
+        }
+        if !hush_core::identity::device_id_well_formed(device_id) {
+            return Err(ClientError::Usage(format!("{device_id} is not a device id (16 hex characters; see `hush device list`)")));
+        }
+        self.api
+            .call_empty::<()>(Some(&self.signer()), Method::POST, &format!("/v1/devices/{device_id}/revoke"), None)
+            .await
+            .map_err(|e| match e.code() {
+                Some(proto::codes::FORBIDDEN) | Some(proto::codes::NOT_FOUND) => {
+                    ClientError::Usage(format!("you have no device {device_id}"))
+                }
+                Some(proto::codes::CONFLICT) => ClientError::Usage(format!("device {device_id} is already revoked")),
+                _ => ClientError::Api(e),
+            })?;
+        let me = self.state.username.clone();
+        self.state.kt.checked.remove(&me);
+        let ids: Vec<String> = self.state.conversations.values().filter(|m| m.active).map(|m| m.id.clone()).collect();
+        for id in ids {
+            self.state.kt.checked.remove(&me);
+            self.reconcile(&id).await?;
+        }
+        self.save()
+    }
+
+    /// Re-seals the local state under a new passphrase.
+    pub fn change_passphrase(&mut self, new_passphrase: &[u8]) -> Result<(), ClientError> {
+        if new_passphrase.is_empty() {
+            return Err(ClientError::Usage("the passphrase may not be empty".into()));
+        }
+        self.key = SealKey::derive_new(new_passphrase).map_err(err)?;
+        self.save()
+    }
+}
+
+async fn fetch_backup(api: &Api, username: &str, auth: &SecretKey) -> Result<proto::Backup, ClientError> {
+    let signer = Signer { device_id: proto::RECOVERY_DEVICE, key: auth };
+    api.call::<(), proto::Backup>(Some(&signer), Method::GET, &format!("/v1/recovery/{username}"), None)
+        .await
+        .map_err(|e| match e.code() {
+            Some(proto::codes::UNAUTHORIZED) => ClientError::Usage(format!(
+                "the server has no backup of {username} that this recovery phrase unlocks: check the phrase and the username"
+            )),
+            Some(proto::codes::RATE_LIMITED) => ClientError::Usage("too many recovery attempts for this account; wait an hour".into()),
+            _ => ClientError::Api(e),
+        })
+}
+
+/// On a new device: restores `username`'s account from the recovery phrase. The backup
+/// must open with the phrase for this account, its identity key must be the one the
+/// server and the key directory hold; then this device is certified and registered, and
+/// the user's contacts add it to their conversations as they sync.
+pub async fn recover(
+    home_dir: &Path,
+    server: &str,
+    username: &str,
+    phrase_text: &str,
+    passphrase: &[u8],
+) -> Result<Client, ClientError> {
+    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
+    if passphrase.is_empty() {
+        return Err(ClientError::Usage("the passphrase may not be empty".into()));
+    }
+    let phrase = RecoveryPhrase::parse(phrase_text).map_err(|e| ClientError::Usage(e.to_string()))?;
+    let home = Home::lock(home_dir)?;
+    if home.has_state() {
+        return Err(ClientError::AccountExists(home_dir.display().to_string()));
+    }
+    let api = Api::new(server)?;
+    let keys = phrase.keys();
+    let backup = fetch_backup(&api, username, &keys.auth_key).await?;
+    let plain = open_backup(&keys.backup_key, username, backup.version, &backup.blob.0)
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
+    let bundle: BackupBundle = serde_json::from_slice(&plain).map_err(|_| ClientError::Usage("the backup is malformed".into()))?;
+    if bundle.username != username {
+        return Err(ClientError::Usage("the backup is of another account".into()));
+    }
+    let identity = SecretKey::from_bytes(&bundle.identity_secret.0).map_err(|e| ClientError::Usage(e.to_string()))?;
+
+    let device_key = SecretKey::generate();
+    let device_id = new_device_id();
+    let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
+    let provider = HushProvider::new()?;
+    let (kps, last) = mls::key_packages(&provider, &Device { key: &device_key, certificate: &certificate }, KEY_PACKAGE_BATCH)?;
+    let upload = proto::DeviceUpload {
+        certificate: B64(certificate.encode()),
+        key_packages: kps.into_iter().map(B64).collect(),
+        last_resort: B64(last),
+    };
+    let signer = Signer { device_id: &device_id, key: &device_key };
+    let _: proto::RegisteredDevice = api
+        .call(Some(&signer), Method::POST, "/v1/devices", Some(&upload))
+        .await
+        .map_err(|e| match e.code() {
+            Some(proto::codes::FORBIDDEN) => ClientError::Usage(format!(
+                "the backup's identity key is not {username}'s identity key on this server; refusing it"
+            )),
+            _ => ClientError::Api(e),
+        })?;
+
+    let state = State {
+        version: 1,
+        server: api.base().to_owned(),
+        username: username.to_owned(),
+        device_id,
+        identity_secret: SecretBytes(Zeroizing::new(identity.to_bytes().to_vec())),
+        device_secret: SecretBytes(Zeroizing::new(device_key.to_bytes().to_vec())),
+        certificate: certificate.encode(),
+        contacts: bundle.contacts,
+        conversations: Default::default(),
+        unread: Vec::new(),
+        seen: Default::default(),
+        pending_device_checks: Default::default(),
+        mls: SecretBytes::default(),
+        kt: crate::kt::KtState { acknowledged: bundle.acknowledged, ..Default::default() },
+        recovery: Some(RecoveryState {
+            backup_key: SecretBytes(Zeroizing::new(keys.backup_key.to_vec())),
+            auth_secret: SecretBytes(Zeroizing::new(keys.auth_key.to_bytes().to_vec())),
+            version: backup.version,
+            uploaded_hash: String::new(),
+        }),
+    };
+    let key = SealKey::derive_new(passphrase).map_err(err)?;
+    let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
+    client.save()?;
+    // The key directory must show this identity key with our devices, this one included.
+    let own = client.own_device_list().await?;
+    client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
+    let me = client.state.username.clone();
+    let ik = client.identity.public();
+    client.kt_check_user(&me, &ik, &own).await?;
+    client.save()?;
+    Ok(client)
+}
