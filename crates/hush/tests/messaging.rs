@@ -188,6 +188,7 @@ fn watch_prints_messages_as_they_arrive() {
         }
     }
     let _ = watch.kill();
+    let _ = watch.wait();
     assert_eq!(seen, vec!["first live message", "second live message"]);
     assert!(ok(&b, &["whoami"]).contains("bob"));
 }
