@@ -192,3 +192,27 @@ fn watch_prints_messages_as_they_arrive() {
     assert_eq!(seen, vec!["first live message", "second live message"]);
     assert!(ok(&b, &["whoami"]).contains("bob"));
 }
+
+#[test]
+fn a_member_who_leaves_reads_nothing_afterwards() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    register(&c, "carol", &server.url);
+    ok(&a, &["conversation", "create", "trio", "--with", "bob,carol"]);
+    read(&b);
+    read(&c);
+    ok(&c, &["conversation", "leave", "trio"]);
+    // The next member to sync carries out carol's leave with a commit.
+    let bob = read(&b);
+    assert!(bob.iter().any(|m| m["text"].as_str().unwrap_or("").contains("carol is leaving")), "{bob:?}");
+    ok(&a, &["send", "trio", "after carol left"]);
+    assert_eq!(texts(&read(&b)), vec!["after carol left"]);
+    assert!(texts(&read(&c)).is_empty());
+    let members = ok(&a, &["conversation", "members", "trio", "--json"]);
+    assert!(!members.contains("\"carol\""), "{members}");
+    let list = ok(&c, &["conversation", "list"]);
+    assert!(list.contains("[left]"), "{list}");
+}
