@@ -36,7 +36,7 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 
 pub use api::ApiError;
-pub use recovery::recover;
+pub use recovery::{recover, recover_with_guardians};
 use api::{Api, Signer};
 pub use state::{ConversationMeta, Received};
 use state::{Contact, Home, SecretBytes, State};
@@ -216,6 +216,8 @@ impl Client {
             mls: SecretBytes::default(),
             kt: Default::default(),
             recovery: None,
+            guardians: None,
+            held_shares: Default::default(),
         };
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
@@ -809,6 +811,13 @@ impl Client {
             }
         }
         self.sync().await?;
+        let payloads: Vec<Payload> = texts.iter().map(|t| Payload::text(t)).collect();
+        self.send_to(target, &payloads).await
+    }
+
+    /// Sends payloads to a conversation or a user's one-to-one conversation (made on first
+    /// use), after bringing its devices in line with the key directory.
+    pub(crate) async fn send_to(&mut self, target: &str, payloads: &[Payload]) -> Result<(), ClientError> {
         let id = match self.resolve(target)? {
             Some(id) => id,
             None => {
@@ -828,8 +837,7 @@ impl Client {
         for m in self.members_of(&id)? {
             self.ensure_sendable(&m.username)?;
         }
-        let payloads: Vec<Payload> = texts.iter().map(|t| Payload::text(t)).collect();
-        self.send_payloads(&id, &payloads).await
+        self.send_payloads(&id, payloads).await
     }
 
     /// Before sending: every member's devices in the group must be the devices the key
@@ -1116,6 +1124,18 @@ impl Client {
                             sent_at,
                             received_at: at,
                         });
+                    }
+                    Payload::GuardianShare { share, .. } => {
+                        // Only the owner may hand out shares of their own account.
+                        if share.owner != sender.username {
+                            return Err(ClientError::Usage(format!(
+                                "{} sent a guardian share for {}; ignored",
+                                sender.username, share.owner
+                            )));
+                        }
+                        let owner = share.owner.clone();
+                        self.state.held_shares.insert(owner.clone(), share);
+                        self.event(gid_hex, format!("{owner} made you one of their recovery guardians"), at);
                     }
                     Payload::Meta { name, direct, .. } => {
                         if let Some(m) = self.state.conversations.get_mut(gid_hex) {

@@ -32,6 +32,21 @@ pub struct RecoveryState {
     pub uploaded_hash: String,
 }
 
+/// Our guardians, and the secret their shares rebuild (kept to re-seal that backup).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GuardianState {
+    /// The guardian secret.
+    pub secret: SecretBytes,
+    /// The guardians.
+    pub guardians: Vec<String>,
+    /// How many of them rebuild the secret.
+    pub threshold: u8,
+    /// The version of the guardian backup last uploaded.
+    pub version: u64,
+    /// SHA-256 of the content last uploaded there (hex).
+    pub uploaded_hash: String,
+}
+
 /// What the backup holds: enough to become the user again on a new device.
 #[derive(Serialize, Deserialize)]
 struct BackupBundle {
@@ -59,11 +74,7 @@ impl Client {
         phrase
     }
 
-    /// Uploads a new backup version if what it holds changed since the last upload.
-    pub(crate) async fn backup_if_changed(&mut self) -> Result<(), ClientError> {
-        let Some(rs) = self.state.recovery.clone() else {
-            return Ok(());
-        };
+    fn backup_plaintext(&self) -> Result<(Zeroizing<Vec<u8>>, String), ClientError> {
         let bundle = BackupBundle {
             username: self.state.username.clone(),
             identity_secret: self.state.identity_secret.clone(),
@@ -72,6 +83,16 @@ impl Client {
         };
         let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
         let hash = hex::encode(Sha256::digest(plain.as_slice()));
+        Ok((plain, hash))
+    }
+
+    /// Uploads a new version of each backup (phrase, guardians) whose content changed.
+    pub(crate) async fn backup_if_changed(&mut self) -> Result<(), ClientError> {
+        self.guardian_backup_if_changed().await?;
+        let Some(rs) = self.state.recovery.clone() else {
+            return Ok(());
+        };
+        let (plain, hash) = self.backup_plaintext()?;
         if hash == rs.uploaded_hash {
             return Ok(());
         }
@@ -101,6 +122,109 @@ impl Client {
             }
         }
         Err(ClientError::Usage("the backup keeps changing on the server; try again".into()))
+    }
+
+    async fn guardian_backup_if_changed(&mut self) -> Result<(), ClientError> {
+        let Some(gs) = self.state.guardians.clone() else {
+            return Ok(());
+        };
+        let (plain, hash) = self.backup_plaintext()?;
+        if hash == gs.uploaded_hash {
+            return Ok(());
+        }
+        let secret: [u8; 32] = gs.secret.0.as_slice().try_into().map_err(err)?;
+        let keys = hush_core::guardians::keys(&secret);
+        let version = gs.version + 1;
+        let upload = proto::BackupUpload {
+            auth_key: B64(keys.auth_key.public().0.to_vec()),
+            version,
+            blob: B64(seal_backup(&keys.backup_key, &self.state.username, version, &plain)),
+        };
+        self.api
+            .call_empty(Some(&self.signer()), Method::PUT, "/v1/backup/guardians", Some(&upload))
+            .await?;
+        if let Some(g) = self.state.guardians.as_mut() {
+            g.version = version;
+            g.uploaded_hash = hash;
+        }
+        self.save()
+    }
+
+    /// Names guardians: a new guardian secret, split so that `threshold` of them rebuild
+    /// it; the backup it unlocks is stored first, then each guardian gets their share
+    /// end-to-end encrypted. Shares of earlier guardians stop working.
+    pub async fn set_guardians(&mut self, guardians: &[String], threshold: usize) -> Result<(), ClientError> {
+        let mut unique: Vec<String> = Vec::new();
+        for g in guardians {
+            if g == &self.state.username {
+                return Err(ClientError::Usage("you can't be your own guardian".into()));
+            }
+            if !unique.contains(g) {
+                unique.push(g.clone());
+            }
+        }
+        self.sync().await?;
+        for g in &unique {
+            self.lookup_user(g).await?;
+            self.ensure_sendable(g)?;
+        }
+        let (secret, shares) = hush_core::guardians::split(&self.state.username, threshold, unique.len())
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
+        let previous_version = self.state.guardians.as_ref().map(|g| g.version).unwrap_or(0);
+        self.state.guardians = Some(GuardianState {
+            secret: SecretBytes(Zeroizing::new(secret.to_vec())),
+            guardians: unique.clone(),
+            threshold: u8::try_from(threshold).unwrap_or(u8::MAX),
+            version: previous_version,
+            uploaded_hash: String::new(),
+        });
+        self.save()?;
+        self.guardian_backup_if_changed().await?;
+        for (g, share) in unique.iter().zip(shares) {
+            let payload = hush_core::message::Payload::GuardianShare { id: hush_core::message::new_id(), share };
+            self.send_to(g, std::slice::from_ref(&payload)).await?;
+        }
+        self.save()
+    }
+
+    /// As a guardian: hands our share of `owner`'s account to the recovery request whose
+    /// code `owner` read out to us.
+    pub async fn approve_guardian(&mut self, owner: &str, typed_code: &str) -> Result<(), ClientError> {
+        self.sync().await?;
+        let share = self
+            .state
+            .held_shares
+            .get(owner)
+            .cloned()
+            .ok_or_else(|| ClientError::Usage(format!("you are not one of {owner}'s guardians (no share of theirs on this device)")))?;
+        let pending: proto::PendingGuardianRequests = self
+            .api
+            .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/guardian-requests?username={owner}"), None)
+            .await?;
+        let found = pending.requests.into_iter().find(|r| {
+            hush_core::link::codes_match(typed_code, &hush_core::guardians::request_code(owner, &r.hpke_key.0))
+        });
+        let Some(req) = found else {
+            return Err(ClientError::Usage(format!(
+                "no recovery request of {owner} shows that code; check it with {owner} (requests last 24 hours)"
+            )));
+        };
+        let plain = Zeroizing::new(serde_json::to_vec(&share).map_err(err)?);
+        let sealed = hush_core::link::seal_with_context(
+            &req.hpke_key.0,
+            &hush_core::guardians::request_context(owner, &req.hpke_key.0),
+            &plain,
+        )
+        .map_err(err)?;
+        self.api
+            .call_empty(
+                Some(&self.signer()),
+                Method::POST,
+                &format!("/v1/guardian-requests/{}/shares", req.request_id),
+                Some(&proto::SealedShare { sealed: B64(sealed) }),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The recovery phrase made at registration, once: it is not stored anywhere.
@@ -172,9 +296,6 @@ pub async fn recover(
     passphrase: &[u8],
 ) -> Result<Client, ClientError> {
     hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
-    if passphrase.is_empty() {
-        return Err(ClientError::Usage("the passphrase may not be empty".into()));
-    }
     let phrase = RecoveryPhrase::parse(phrase_text).map_err(|e| ClientError::Usage(e.to_string()))?;
     let home = Home::lock(home_dir)?;
     if home.has_state() {
@@ -185,12 +306,124 @@ pub async fn recover(
     let backup = fetch_backup(&api, username, &keys.auth_key).await?;
     let plain = open_backup(&keys.backup_key, username, backup.version, &backup.blob.0)
         .map_err(|e| ClientError::Usage(e.to_string()))?;
-    let bundle: BackupBundle = serde_json::from_slice(&plain).map_err(|_| ClientError::Usage("the backup is malformed".into()))?;
+    let recovery = RecoveryState {
+        backup_key: SecretBytes(Zeroizing::new(keys.backup_key.to_vec())),
+        auth_secret: SecretBytes(Zeroizing::new(keys.auth_key.to_bytes().to_vec())),
+        version: backup.version,
+        uploaded_hash: String::new(),
+    };
+    restore(home, api, username, &plain, Some(recovery), passphrase).await
+}
+
+/// On a new device: asks `username`'s guardians for their shares (call `show_code` with
+/// the code to read out to them), waits up to `wait` for enough of them, rebuilds the
+/// guardian secret, and restores the account from the backup it unlocks.
+pub async fn recover_with_guardians(
+    home_dir: &Path,
+    server: &str,
+    username: &str,
+    passphrase: &[u8],
+    wait: std::time::Duration,
+    show_code: impl FnOnce(&str),
+) -> Result<Client, ClientError> {
+    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
+    if passphrase.is_empty() {
+        return Err(ClientError::Usage("the passphrase may not be empty".into()));
+    }
+    let home = Home::lock(home_dir)?;
+    if home.has_state() {
+        return Err(ClientError::AccountExists(home_dir.display().to_string()));
+    }
+    let api = Api::new(server)?;
+    let keys = hush_core::link::LinkKeys::generate().map_err(err)?;
+    let req = proto::GuardianRequest { username: username.to_owned(), hpke_key: B64(keys.public.clone()) };
+    let created: proto::GuardianRequestCreated = api
+        .call(None, Method::POST, "/v1/guardian-requests", Some(&req))
+        .await
+        .map_err(|e| match e.code() {
+            Some(proto::codes::NOT_FOUND) => ClientError::Usage(format!("there is no user named {username} on this server")),
+            _ => ClientError::Api(e),
+        })?;
+    show_code(&hush_core::guardians::request_code(username, &keys.public));
+    let context = hush_core::guardians::request_context(username, &keys.public);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let got: proto::GuardianShares = api
+            .call::<(), _>(None, Method::GET, &format!("/v1/guardian-requests/{}", created.request_id), None)
+            .await?;
+        let mut shares: Vec<hush_core::guardians::Share> = Vec::new();
+        let mut forged = 0usize;
+        for sealed in &got.shares {
+            match keys.open_with_context(&context, &sealed.0).ok().and_then(|p| serde_json::from_slice::<hush_core::guardians::Share>(&p).ok()) {
+                Some(s) if s.owner == username => shares.push(s),
+                _ => forged += 1,
+            }
+        }
+        // The largest group of shares from one set.
+        let mut best: Vec<hush_core::guardians::Share> = Vec::new();
+        for s in &shares {
+            let same: Vec<_> = shares.iter().filter(|x| x.set_id == s.set_id).cloned().collect();
+            if same.len() > best.len() {
+                best = same;
+            }
+        }
+        let needed = best.first().map(|s| usize::from(s.threshold));
+        if let Some(needed) = needed
+            && best.len() >= needed
+        {
+            let secret = hush_core::guardians::combine(&best[..needed]).map_err(|e| ClientError::Usage(e.to_string()))?;
+            let gkeys = hush_core::guardians::keys(&secret);
+            let signer = Signer { device_id: proto::RECOVERY_DEVICE, key: &gkeys.auth_key };
+            let backup: proto::Backup = api
+                .call::<(), _>(Some(&signer), Method::GET, &format!("/v1/recovery/{username}/guardians"), None)
+                .await
+                .map_err(|e| match e.code() {
+                    Some(proto::codes::UNAUTHORIZED) => ClientError::Usage(
+                        "the guardians' shares do not rebuild a secret the server knows: a share is forged or from an earlier set of guardians".into(),
+                    ),
+                    _ => ClientError::Api(e),
+                })?;
+            let plain = open_backup(&gkeys.backup_key, username, backup.version, &backup.blob.0)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            return restore(home, api, username, &plain, None, passphrase).await;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let mut msg = match needed {
+                Some(n) => format!(
+                    "{} of the {n} guardian approvals needed arrived; {} more needed — ask another guardian to run `hush recovery approve {username} CODE`",
+                    best.len(),
+                    n - best.len()
+                ),
+                None => "no guardian has approved yet".to_owned(),
+            };
+            if forged > 0 {
+                msg.push_str(&format!(" ({forged} share(s) did not open and were refused)"));
+            }
+            return Err(ClientError::Usage(msg));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Becomes the user again on this device from an opened backup: the backup's identity key
+/// certifies a new device, which the server accepts only if that key is the user's, and
+/// the key directory must vouch for it.
+async fn restore(
+    home: Home,
+    api: Api,
+    username: &str,
+    plain: &[u8],
+    recovery: Option<RecoveryState>,
+    passphrase: &[u8],
+) -> Result<Client, ClientError> {
+    if passphrase.is_empty() {
+        return Err(ClientError::Usage("the passphrase may not be empty".into()));
+    }
+    let bundle: BackupBundle = serde_json::from_slice(plain).map_err(|_| ClientError::Usage("the backup is malformed".into()))?;
     if bundle.username != username {
         return Err(ClientError::Usage("the backup is of another account".into()));
     }
     let identity = SecretKey::from_bytes(&bundle.identity_secret.0).map_err(|e| ClientError::Usage(e.to_string()))?;
-
     let device_key = SecretKey::generate();
     let device_id = new_device_id();
     let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
@@ -227,12 +460,9 @@ pub async fn recover(
         pending_device_checks: Default::default(),
         mls: SecretBytes::default(),
         kt: crate::kt::KtState { acknowledged: bundle.acknowledged, ..Default::default() },
-        recovery: Some(RecoveryState {
-            backup_key: SecretBytes(Zeroizing::new(keys.backup_key.to_vec())),
-            auth_secret: SecretBytes(Zeroizing::new(keys.auth_key.to_bytes().to_vec())),
-            version: backup.version,
-            uploaded_hash: String::new(),
-        }),
+        recovery,
+        guardians: None,
+        held_shares: Default::default(),
     };
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };

@@ -139,6 +139,12 @@ pub struct State {
     /// Keys to keep the account backup current (from the recovery phrase).
     #[serde(default)]
     pub recovery: Option<crate::recovery::RecoveryState>,
+    /// Our guardians and the secret their shares rebuild (to keep that backup current).
+    #[serde(default)]
+    pub guardians: Option<crate::recovery::GuardianState>,
+    /// Shares we hold as a guardian, by owner.
+    #[serde(default)]
+    pub held_shares: BTreeMap<String, hush_core::guardians::Share>,
 }
 
 impl std::fmt::Debug for State {

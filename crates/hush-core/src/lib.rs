@@ -1,5 +1,6 @@
 //! hush-core: the parts of hush that involve no I/O.
 //!
+//! - [`guardians`]: k-of-n splitting of the guardians' recovery secret.
 //! - [`identity`]: user identity keys, device keys and the device certificates that
 //!   chain one to the other (cross-signing).
 //! - [`kt`]: key transparency: what the directory commits to, and the proof checks.
@@ -19,6 +20,7 @@
 //! zeroized on drop.
 
 pub mod auth;
+pub mod guardians;
 pub mod identity;
 pub mod kt;
 pub mod message;

@@ -59,6 +59,11 @@ impl LinkKeys {
 
     /// Opens a bundle sealed to this key for the request (username, device key).
     pub fn open(&self, username: &str, device_key: &PublicKey, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
+        self.open_with_context(&context(username, device_key, &self.public), sealed)
+    }
+
+    /// Opens something sealed to this key with [`seal_with_context`] under `context`.
+    pub fn open_with_context(&self, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
         if sealed.len() < 2 {
             return Err(LinkError::BadBundle);
         }
@@ -72,7 +77,7 @@ impl LinkKeys {
         };
         let crypto = openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
         crypto
-            .hpke_open(config(), &ct, &self.private, INFO, &context(username, device_key, &self.public))
+            .hpke_open(config(), &ct, &self.private, INFO, context)
             .map(Zeroizing::new)
             .map_err(|_| LinkError::BadBundle)
     }
@@ -89,9 +94,14 @@ fn context(username: &str, device_key: &PublicKey, hpke_public: &[u8]) -> Vec<u8
 
 /// Seals the account bundle to the new device's HPKE key, bound to its request.
 pub fn seal(username: &str, device_key: &PublicKey, hpke_public: &[u8], bundle: &[u8]) -> Result<Vec<u8>, LinkError> {
+    seal_with_context(hpke_public, &context(username, device_key, hpke_public), bundle)
+}
+
+/// Seals bytes to an HPKE public key, bound to `context` (authenticated, not secret).
+pub fn seal_with_context(hpke_public: &[u8], context: &[u8], bundle: &[u8]) -> Result<Vec<u8>, LinkError> {
     let crypto = openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
     let ct = crypto
-        .hpke_seal(config(), hpke_public, INFO, &context(username, device_key, hpke_public), bundle)
+        .hpke_seal(config(), hpke_public, INFO, context, bundle)
         .map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
     let kem = ct.kem_output.as_slice();
     let mut out = Vec::with_capacity(2 + kem.len() + ct.ciphertext.as_slice().len());
@@ -103,7 +113,12 @@ pub fn seal(username: &str, device_key: &PublicKey, hpke_public: &[u8], bundle: 
 
 /// The code a person compares: 12 characters (60 bits) as `XXXX-XXXX-XXXX`.
 pub fn code(username: &str, device_key: &PublicKey, hpke_public: &[u8]) -> String {
-    let digest = Sha256::digest([b"hush-link-code-v1".as_slice(), &context(username, device_key, hpke_public)].concat());
+    code_of(b"hush-link-code-v1", &context(username, device_key, hpke_public))
+}
+
+/// A 60-bit code over `label ‖ data`, as `XXXX-XXXX-XXXX`.
+pub fn code_of(label: &[u8], data: &[u8]) -> String {
+    let digest = Sha256::digest([label, data].concat());
     let mut bits: u64 = u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]]);
     let mut s = String::new();
     for i in 0..12 {

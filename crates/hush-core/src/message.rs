@@ -21,6 +21,13 @@ pub enum Payload {
         /// The text.
         text: String,
     },
+    /// A guardian share for the recipient to keep (sent one-to-one by its owner).
+    GuardianShare {
+        /// Random id (hex).
+        id: String,
+        /// The share.
+        share: crate::guardians::Share,
+    },
     /// Conversation metadata, sent by whoever adds members so that new members learn it.
     Meta {
         /// Random id (hex).
@@ -45,7 +52,7 @@ impl Payload {
     /// The payload's id.
     pub fn id(&self) -> &str {
         match self {
-            Payload::Text { id, .. } | Payload::Meta { id, .. } => id,
+            Payload::Text { id, .. } | Payload::Meta { id, .. } | Payload::GuardianShare { id, .. } => id,
         }
     }
 

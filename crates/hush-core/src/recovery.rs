@@ -72,18 +72,24 @@ impl RecoveryPhrase {
     /// The two keys the phrase stands for.
     pub fn keys(&self) -> RecoveryKeys {
         let entropy = Zeroizing::new(self.0.to_entropy());
-        let hk = Hkdf::<Sha256>::new(Some(SALT), &entropy);
-        let mut backup = Zeroizing::new([0u8; 32]);
-        let mut auth = Zeroizing::new([0u8; 32]);
-        // 32-byte outputs are far below HKDF's limit; these cannot fail.
-        let _ = hk.expand(b"backup key", backup.as_mut());
-        let _ = hk.expand(b"recovery auth key", auth.as_mut());
-        let auth_key = match SecretKey::from_bytes(auth.as_ref()) {
-            Ok(k) => k,
-            Err(_) => SecretKey::generate(),
-        };
-        RecoveryKeys { backup_key: backup, auth_key }
+        keys_from_secret(&entropy, SALT)
     }
+}
+
+/// The backup key and recovery auth key a 256-bit secret stands for, under a salt that
+/// names its use (the phrase, or the guardians' secret).
+pub fn keys_from_secret(secret: &[u8], salt: &[u8]) -> RecoveryKeys {
+    let hk = Hkdf::<Sha256>::new(Some(salt), secret);
+    let mut backup = Zeroizing::new([0u8; 32]);
+    let mut auth = Zeroizing::new([0u8; 32]);
+    // 32-byte outputs are far below HKDF's limit; these cannot fail.
+    let _ = hk.expand(b"backup key", backup.as_mut());
+    let _ = hk.expand(b"recovery auth key", auth.as_mut());
+    let auth_key = match SecretKey::from_bytes(auth.as_ref()) {
+        Ok(k) => k,
+        Err(_) => SecretKey::generate(),
+    };
+    RecoveryKeys { backup_key: backup, auth_key }
 }
 
 /// Keys derived from a recovery phrase. No `Debug`; zeroized on drop.

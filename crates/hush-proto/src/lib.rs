@@ -372,6 +372,59 @@ pub struct Backup {
 /// The device id header value for requests signed with the recovery auth key.
 pub const RECOVERY_DEVICE: &str = "recovery";
 
+/// `POST /v1/guardian-requests` (unauthenticated): a new device asks `username`'s
+/// guardians for their shares, to be sealed to `hpke_key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianRequest {
+    /// The account being recovered.
+    pub username: String,
+    /// The new device's HPKE public key (32 bytes).
+    pub hpke_key: B64,
+}
+
+/// Answer to [`GuardianRequest`]: a random id that is also the capability to fetch shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuardianRequestCreated {
+    /// 32 hex characters.
+    pub request_id: String,
+}
+
+/// One pending guardian request, as a guardian sees it
+/// (`GET /v1/guardian-requests?username=U`, device-authenticated).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingGuardianRequest {
+    /// Its id.
+    pub request_id: String,
+    /// The new device's HPKE key.
+    pub hpke_key: B64,
+    /// When it was made, unix ms.
+    pub created_at: i64,
+}
+
+/// `GET /v1/guardian-requests?username=U`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingGuardianRequests {
+    /// Unexpired requests for that account.
+    pub requests: Vec<PendingGuardianRequest>,
+}
+
+/// `POST /v1/guardian-requests/{id}/shares` (device-authenticated): a guardian's share,
+/// sealed to the request's HPKE key. One per guardian device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedShare {
+    /// Opaque to the server.
+    pub sealed: B64,
+}
+
+/// `GET /v1/guardian-requests/{id}` (unauthenticated; the id is the capability).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuardianShares {
+    /// The sealed shares posted so far.
+    pub shares: Vec<B64>,
+}
+
 /// Every error the server answers with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -10,7 +10,8 @@
 //!
 //! Account recovery signs the same way with the recovery auth key instead of a device key:
 //! its `x-hush-device` is the literal [`RECOVERY_DEVICE`], which no device id can be, and
-//! its nonces are spent per account ([`recovery_nonce_scope`]).
+//! its nonces are spent per account ([`recovery_nonce_scope`], and
+//! [`guardian_recovery_nonce_scope`] for the guardian backup's key).
 
 use std::sync::atomic::Ordering;
 
@@ -177,6 +178,12 @@ impl FromRequest<AppState> for Authed {
 /// The owner of the nonces of recovery requests for `username` (no device id looks like it).
 pub fn recovery_nonce_scope(username: &str) -> String {
     format!("{RECOVERY_DEVICE}:{username}")
+}
+
+/// The owner of the nonces of guardian-recovery requests for `username`, apart from the
+/// phrase slot's (no device id looks like it either).
+pub fn guardian_recovery_nonce_scope(username: &str) -> String {
+    format!("{RECOVERY_DEVICE}-guardians:{username}")
 }
 
 /// Parses a JSON body; any failure is a `400 bad_request` saying what is wrong.

@@ -7,17 +7,23 @@
 //! everything else is ciphertext to it. It also runs the key-transparency directory (akd,
 //! see [`kt`]): every user's identity key and device list, provable to clients and
 //! auditable. The API is described by the types in `hush-proto`; every route but
-//! `register`, `devices`, `health`, `kt/info`, `kt/audit`, the link relay and `recovery` is
+//! `register`, `devices`, `health`, `kt/info`, `kt/audit`, the link relay, `recovery`,
+//! creating a guardian request and fetching its shares is
 //! signed by a registered, unrevoked device (headers `x-hush-device`, `x-hush-timestamp`,
 //! `x-hush-nonce`, `x-hush-signature` over `hush_core::auth::canonical_request`);
 //! `register` and `devices` are signed by the new device's key, taken from the certificate
-//! in their body, and `recovery` by the account's recovery auth key.
+//! in their body, and `recovery` by the account's recovery auth key (or its guardian backup's).
 //!
 //! A revoked device is gone everywhere: it can't sign requests, is not listed, claimed,
 //! routed to, added to groups or counted in its user's directory value, and its id and key
 //! can't be registered again. An account may keep one sealed backup (`PUT /v1/backup`),
 //! fetched with the recovery auth key (`GET /v1/recovery/{username}`, at most
-//! [`routes::MAX_RECOVERY_FAILURES`] failures per account per hour).
+//! [`routes::MAX_RECOVERY_FAILURES`] failures per account per hour), and a second one for
+//! guardian recovery (`PUT /v1/backup/guardians`, `GET /v1/recovery/{username}/guardians`,
+//! its own key and failure count). For the latter the server relays, like device links:
+//! a recovering device posts a guardian request (an HPKE key, `/v1/guardian-requests`),
+//! any registered device may list an account's requests and post one sealed share per
+//! device, and the request id fetches the shares.
 //!
 //! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
 //! on disk, so it survives a crash of the server or the machine.
@@ -214,6 +220,14 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/kt/audit", get(routes::kt_audit))
         .route("/v1/backup", put(routes::put_backup))
         .route("/v1/recovery/{username}", get(routes::recovery))
+        .route("/v1/backup/guardians", put(routes::put_guardian_backup))
+        .route("/v1/recovery/{username}/guardians", get(routes::guardian_recovery))
+        .route(
+            "/v1/guardian-requests",
+            post(routes::create_guardian_request).get(routes::pending_guardian_requests),
+        )
+        .route("/v1/guardian-requests/{request_id}", get(routes::guardian_shares))
+        .route("/v1/guardian-requests/{request_id}/shares", post(routes::post_guardian_share))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Each layer wraps the ones above it: the last is the outermost.

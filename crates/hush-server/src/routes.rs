@@ -17,13 +17,15 @@ use hush_proto::{
     DeviceUpload, GroupInfo, InboxItem, InboxResponse, KeyPackageCount, KeyPackageUpload, MessageRequest,
     RegisterRequest, RegisteredDevice, UserRecord, B64, LinkApproval, LinkCreated, LinkRequest, LinkStatus,
     PendingLink, PendingLinks, KtAudit, KtHistory, KtInfo, KtLookup, Backup, BackupUpload, RECOVERY_DEVICE,
+    GuardianRequest, GuardianRequestCreated, GuardianShares, PendingGuardianRequest, PendingGuardianRequests,
+    SealedShare,
 };
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Authed, SignedRequest, parse_json, recovery_nonce_scope};
+use crate::auth::{Authed, SignedRequest, guardian_recovery_nonce_scope, parse_json, recovery_nonce_scope};
 use crate::error::ApiError;
-use crate::store::{NewBackup, NewCommit, NewDevice, NewLink, StoreError};
+use crate::store::{BackupSlot, NewBackup, NewCommit, NewDevice, NewGuardianRequest, NewLink, StoreError};
 
 /// Most KeyPackages one request may upload.
 pub const MAX_KEY_PACKAGES: usize = 200;
@@ -720,6 +722,18 @@ pub const RECOVERY_WINDOW_MS: i64 = 60 * 60 * 1000;
 /// `PUT /v1/backup`: the caller's account backup, sealed on the device, with the recovery
 /// auth key that may fetch it. Its version must be above the stored one's (`409`).
 pub async fn put_backup(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    store_backup(&state, BackupSlot::Phrase, authed).await
+}
+
+/// `PUT /v1/backup/guardians`: the caller's second backup, whose auth key is derived from
+/// the secret its guardians hold shares of. The same rules as `PUT /v1/backup`, in a slot
+/// of its own.
+pub async fn put_guardian_backup(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    store_backup(&state, BackupSlot::Guardians, authed).await
+}
+
+/// Checks and stores a backup upload in `slot`.
+async fn store_backup(state: &AppState, slot: BackupSlot, authed: Authed) -> Result<StatusCode, ApiError> {
     let upload: BackupUpload = parse_json(&authed.body)?;
     PublicKey::from_slice(&upload.auth_key.0)
         .map_err(|_| ApiError::BadRequest("auth_key is not a valid Ed25519 public key".into()))?;
@@ -735,6 +749,7 @@ pub async fn put_backup(State(state): State<AppState>, authed: Authed) -> Result
     state
         .store
         .put_backup(
+            slot,
             &NewBackup {
                 username,
                 auth_key: &upload.auth_key.0,
@@ -744,7 +759,7 @@ pub async fn put_backup(State(state): State<AppState>, authed: Authed) -> Result
             hush_core::now_ms(),
         )
         .await?;
-    tracing::info!(%username, version, bytes = upload.blob.0.len(), by = %authed.device.device_id, "stored account backup");
+    tracing::info!(%username, ?slot, version, bytes = upload.blob.0.len(), by = %authed.device.device_id, "stored account backup");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -759,40 +774,65 @@ pub async fn recovery(
     PathParam(username): PathParam,
     signed: SignedRequest,
 ) -> Result<Json<Backup>, ApiError> {
-    if signed.device_id != RECOVERY_DEVICE || hush_core::username::validate(&username).is_err() {
+    fetch_backup(&state, BackupSlot::Phrase, &username, &signed).await
+}
+
+/// `GET /v1/recovery/{username}/guardians`: the account's guardian backup, to a request
+/// signed (as `x-hush-device: recovery`) with that backup's auth key, exactly like
+/// `GET /v1/recovery/{username}`, with nonces and failures counted apart from it.
+pub async fn guardian_recovery(
+    State(state): State<AppState>,
+    PathParam(username): PathParam,
+    signed: SignedRequest,
+) -> Result<Json<Backup>, ApiError> {
+    fetch_backup(&state, BackupSlot::Guardians, &username, &signed).await
+}
+
+/// The backup in `slot` to a request signed with its auth key; see [`recovery`].
+async fn fetch_backup(
+    state: &AppState,
+    slot: BackupSlot,
+    username: &str,
+    signed: &SignedRequest,
+) -> Result<Json<Backup>, ApiError> {
+    if signed.device_id != RECOVERY_DEVICE || hush_core::username::validate(username).is_err() {
         return Err(ApiError::Unauthorized);
     }
     let now = hush_core::now_ms();
     let attempt = state
         .store
-        .begin_recovery_attempt(&username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
+        .begin_recovery_attempt(slot, username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
         .await;
     let attempt = match attempt {
         Err(StoreError::TooMany(m)) => {
-            tracing::warn!(%username, "recovery attempts rate-limited");
+            tracing::warn!(%username, ?slot, "recovery attempts rate-limited");
             return Err(ApiError::RateLimited(m.into()));
         }
         other => other?,
     };
+    let scope = match slot {
+        BackupSlot::Phrase => recovery_nonce_scope(username),
+        BackupSlot::Guardians => guardian_recovery_nonce_scope(username),
+    };
     let checked = async {
-        let stored = state.store.backup(&username).await?.ok_or(ApiError::Unauthorized)?;
+        let stored = state.store.backup(slot, username).await?.ok_or(ApiError::Unauthorized)?;
         let key = PublicKey::from_slice(&stored.auth_key)
-            .map_err(|e| ApiError::internal(format!("stored recovery auth key of {username}: {e}")))?;
-        signed.verify_scoped(&key, &recovery_nonce_scope(&username), &state).await?;
+            .map_err(|e| ApiError::internal(format!("stored {slot:?} recovery auth key of {username}: {e}")))?;
+        signed.verify_scoped(&key, &scope, state).await?;
         Ok::<_, ApiError>(stored)
     }
     .await;
     match checked {
         Ok(stored) => {
             state.store.forget_recovery_attempt(attempt).await?;
-            tracing::info!(%username, version = stored.version, "account backup fetched for recovery");
+            tracing::info!(%username, ?slot, version = stored.version, "account backup fetched for recovery");
             Ok(Json(Backup {
                 version: stored.version,
                 blob: B64(stored.blob),
             }))
         }
         Err(ApiError::Unauthorized) => {
-            tracing::info!(%username, "failed recovery attempt");
+            tracing::info!(%username, ?slot, "failed recovery attempt");
             Err(ApiError::Unauthorized)
         }
         Err(other) => {
@@ -802,5 +842,127 @@ pub async fn recovery(
             }
             Err(other)
         }
+    }
+}
+
+// ---- guardian recovery (relay only: the server sees an HPKE key and sealed shares) ----
+
+/// How long a guardian request lives: 24 hours.
+pub const GUARDIAN_REQUEST_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// Most unexpired guardian requests per account.
+pub const MAX_PENDING_GUARDIAN_REQUESTS: i64 = 5;
+/// Largest sealed share.
+pub const MAX_SEALED_SHARE: usize = 64 * 1024;
+
+fn request_id_ok(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest("a guardian request id is 32 hex characters".into()))
+    }
+}
+
+/// `POST /v1/guardian-requests` (unauthenticated: the device recovering the account has no
+/// key of it yet): asks the account's guardians for their shares, sealed to `hpke_key`.
+/// Answers a random id that is the capability to fetch them.
+pub async fn create_guardian_request(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: GuardianRequest = parse_json(&body)?;
+    hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if req.hpke_key.0.len() != 32 {
+        return Err(ApiError::BadRequest("hpke_key is not a 32-byte X25519 public key".into()));
+    }
+    let request_id = hush_core::auth::fresh_nonce();
+    let now = hush_core::now_ms();
+    state
+        .store
+        .create_guardian_request(
+            &NewGuardianRequest {
+                request_id: &request_id,
+                username: &req.username,
+                hpke_key: &req.hpke_key.0,
+                expires_at: now.saturating_add(GUARDIAN_REQUEST_TTL_MS),
+            },
+            now,
+            MAX_PENDING_GUARDIAN_REQUESTS,
+        )
+        .await?;
+    tracing::info!(username = %req.username, "guardian recovery requested");
+    Ok((StatusCode::CREATED, Json(GuardianRequestCreated { request_id })).into_response())
+}
+
+/// Query of `GET /v1/guardian-requests`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianRequestsQuery {
+    /// The account whose requests are wanted.
+    pub username: String,
+}
+
+/// `GET /v1/guardian-requests?username=U`: the unexpired requests for account U, to any
+/// registered device (the server does not know who U's guardians are). An unknown user has
+/// none.
+pub async fn pending_guardian_requests(
+    State(state): State<AppState>,
+    query: Result<Query<GuardianRequestsQuery>, QueryRejection>,
+    _authed: Authed,
+) -> Result<Json<PendingGuardianRequests>, ApiError> {
+    let Query(query) =
+        query.map_err(|_| ApiError::BadRequest("this route needs ?username=U, the account being recovered".into()))?;
+    hush_core::username::validate(&query.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let rows = state
+        .store
+        .pending_guardian_requests(&query.username, hush_core::now_ms())
+        .await?;
+    Ok(Json(PendingGuardianRequests {
+        requests: rows
+            .into_iter()
+            .map(|r| PendingGuardianRequest {
+                request_id: r.request_id,
+                hpke_key: B64(r.hpke_key),
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/guardian-requests/{id}/shares`: a guardian device's share, sealed to the
+/// request's HPKE key. One per device (`409`); not from the account being recovered (`403`).
+pub async fn post_guardian_share(
+    State(state): State<AppState>,
+    PathParam(request_id): PathParam,
+    authed: Authed,
+) -> Result<StatusCode, ApiError> {
+    request_id_ok(&request_id)?;
+    let req: SealedShare = parse_json(&authed.body)?;
+    if req.sealed.0.is_empty() || req.sealed.0.len() > MAX_SEALED_SHARE {
+        return Err(ApiError::BadRequest(format!(
+            "the sealed share is empty or larger than {} KiB",
+            MAX_SEALED_SHARE / 1024
+        )));
+    }
+    let me = &authed.device;
+    state
+        .store
+        .add_guardian_share(&request_id, &me.username, &me.device_id, &req.sealed.0, hush_core::now_ms())
+        .await?;
+    tracing::info!(guardian = %me.username, device_id = %me.device_id, "guardian share stored");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/guardian-requests/{id}` (unauthenticated; the id is the capability): the sealed
+/// shares posted so far, in the order they arrived.
+pub async fn guardian_shares(
+    State(state): State<AppState>,
+    PathParam(request_id): PathParam,
+) -> Result<Json<GuardianShares>, ApiError> {
+    request_id_ok(&request_id)?;
+    match state.store.guardian_shares(&request_id, hush_core::now_ms()).await? {
+        Some(shares) => Ok(Json(GuardianShares {
+            shares: shares.into_iter().map(B64).collect(),
+        })),
+        None => Err(ApiError::NotFound("no such guardian request, or it expired".into())),
     }
 }

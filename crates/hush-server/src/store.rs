@@ -128,7 +128,109 @@ CREATE TABLE recovery_attempts (
 );
 CREATE INDEX recovery_attempts_by_user ON recovery_attempts(username, attempt_at);
 CREATE INDEX recovery_attempts_by_time ON recovery_attempts(attempt_at);
+"#, r#"
+CREATE TABLE guardian_backups (
+    username   TEXT PRIMARY KEY REFERENCES users(username),
+    auth_key   BLOB NOT NULL,
+    version    INTEGER NOT NULL,
+    blob       BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+ALTER TABLE recovery_attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'phrase';
+DROP INDEX recovery_attempts_by_user;
+CREATE INDEX recovery_attempts_by_user ON recovery_attempts(kind, username, attempt_at);
+CREATE TABLE guardian_requests (
+    request_id TEXT PRIMARY KEY,
+    username   TEXT NOT NULL REFERENCES users(username),
+    hpke_key   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX guardian_requests_by_user ON guardian_requests(username, expires_at);
+CREATE INDEX guardian_requests_by_expiry ON guardian_requests(expires_at);
+CREATE TABLE guardian_shares (
+    request_id TEXT NOT NULL REFERENCES guardian_requests(request_id),
+    device_id  TEXT NOT NULL,
+    sealed     BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (request_id, device_id)
+);
 "#];
+
+/// Which of an account's two backups: the one sealed under the recovery phrase, or the one
+/// whose key is split among guardians. Each has its own table, auth key and failure count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupSlot {
+    /// `PUT /v1/backup`, `GET /v1/recovery/{username}`.
+    Phrase,
+    /// `PUT /v1/backup/guardians`, `GET /v1/recovery/{username}/guardians`.
+    Guardians,
+}
+
+impl BackupSlot {
+    /// The `kind` of this slot's rows in `recovery_attempts`.
+    fn attempt_kind(self) -> &'static str {
+        match self {
+            BackupSlot::Phrase => "phrase",
+            BackupSlot::Guardians => "guardians",
+        }
+    }
+
+    fn select_version_sql(self) -> &'static str {
+        match self {
+            BackupSlot::Phrase => "SELECT version FROM backups WHERE username = ?",
+            BackupSlot::Guardians => "SELECT version FROM guardian_backups WHERE username = ?",
+        }
+    }
+
+    fn select_sql(self) -> &'static str {
+        match self {
+            BackupSlot::Phrase => "SELECT auth_key, version, blob FROM backups WHERE username = ?",
+            BackupSlot::Guardians => "SELECT auth_key, version, blob FROM guardian_backups WHERE username = ?",
+        }
+    }
+
+    fn upsert_sql(self) -> &'static str {
+        match self {
+            BackupSlot::Phrase => {
+                "INSERT INTO backups (username, auth_key, version, blob, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (username) DO UPDATE SET
+                     auth_key = excluded.auth_key, version = excluded.version,
+                     blob = excluded.blob, updated_at = excluded.updated_at"
+            }
+            BackupSlot::Guardians => {
+                "INSERT INTO guardian_backups (username, auth_key, version, blob, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (username) DO UPDATE SET
+                     auth_key = excluded.auth_key, version = excluded.version,
+                     blob = excluded.blob, updated_at = excluded.updated_at"
+            }
+        }
+    }
+}
+
+/// A new guardian request, already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct NewGuardianRequest<'a> {
+    /// Random id (the capability to fetch the shares).
+    pub request_id: &'a str,
+    /// The account being recovered.
+    pub username: &'a str,
+    /// The new device's HPKE key.
+    pub hpke_key: &'a [u8],
+    /// When it expires, unix ms.
+    pub expires_at: i64,
+}
+
+/// An unexpired guardian request.
+#[derive(Debug, Clone)]
+pub struct GuardianRequestRow {
+    /// Its id.
+    pub request_id: String,
+    /// The new device's HPKE key.
+    pub hpke_key: Vec<u8>,
+    /// When it was made.
+    pub created_at: i64,
+}
 
 /// A new device-link request.
 #[derive(Debug, Clone, Copy)]
@@ -1300,12 +1402,12 @@ impl Store {
 
     // ---- account backup ----
 
-    /// Stores (or replaces) a user's sealed backup, whose version must be above the stored
+    /// Stores (or replaces) a user's sealed backup in `slot`, whose version must be above the stored
     /// one's (`Conflict` otherwise).
-    pub async fn put_backup(&self, backup: &NewBackup<'_>, now: i64) -> Result<(), StoreError> {
+    pub async fn put_backup(&self, slot: BackupSlot, backup: &NewBackup<'_>, now: i64) -> Result<(), StoreError> {
         let NewBackup { username, auth_key, version, blob } = *backup;
         let mut tx = self.write_tx().await?;
-        let stored: Option<i64> = sqlx::query("SELECT version FROM backups WHERE username = ?")
+        let stored: Option<i64> = sqlx::query(slot.select_version_sql())
             .bind(username)
             .fetch_optional(&mut *tx)
             .await?
@@ -1314,26 +1416,21 @@ impl Store {
         if stored.is_some_and(|v| v >= version) {
             return Err(StoreError::Conflict("a newer backup is already stored"));
         }
-        sqlx::query(
-            "INSERT INTO backups (username, auth_key, version, blob, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (username) DO UPDATE SET
-                 auth_key = excluded.auth_key, version = excluded.version,
-                 blob = excluded.blob, updated_at = excluded.updated_at",
-        )
-        .bind(username)
-        .bind(auth_key)
-        .bind(version)
-        .bind(blob)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(slot.upsert_sql())
+            .bind(username)
+            .bind(auth_key)
+            .bind(version)
+            .bind(blob)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// A user's stored backup, if any.
-    pub async fn backup(&self, username: &str) -> Result<Option<StoredBackup>, StoreError> {
-        let row = sqlx::query("SELECT auth_key, version, blob FROM backups WHERE username = ?")
+    /// A user's backup stored in `slot`, if any.
+    pub async fn backup(&self, slot: BackupSlot, username: &str) -> Result<Option<StoredBackup>, StoreError> {
+        let row = sqlx::query(slot.select_sql())
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
@@ -1349,28 +1446,40 @@ impl Store {
         }))
     }
 
-    /// Counts a recovery attempt for `username` before it is checked: `TooMany` if `max`
-    /// attempts were counted since `since` (nothing is counted then), else the attempt's id,
-    /// for [`Store::forget_recovery_attempt`] once it succeeded. Counting first, in one
-    /// write transaction, keeps concurrent guesses within the limit too.
-    pub async fn begin_recovery_attempt(&self, username: &str, now: i64, since: i64, max: i64) -> Result<i64, StoreError> {
+    /// Counts a recovery attempt at `username`'s backup in `slot` before it is checked:
+    /// `TooMany` if `max` attempts at that slot were counted since `since` (nothing is
+    /// counted then), else the attempt's id, for [`Store::forget_recovery_attempt`] once it
+    /// succeeded. Counting first, in one write transaction, keeps concurrent guesses within
+    /// the limit too. Each slot has its own count.
+    pub async fn begin_recovery_attempt(
+        &self,
+        slot: BackupSlot,
+        username: &str,
+        now: i64,
+        since: i64,
+        max: i64,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM recovery_attempts WHERE attempt_at < ?")
             .bind(since)
             .execute(&mut *tx)
             .await?;
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM recovery_attempts WHERE username = ? AND attempt_at >= ?")
-            .bind(username)
-            .bind(since)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM recovery_attempts WHERE kind = ? AND username = ? AND attempt_at >= ?",
+        )
+        .bind(slot.attempt_kind())
+        .bind(username)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         if count >= max {
             return Err(StoreError::TooMany(
                 "too many failed recovery attempts for this account; try again in an hour",
             ));
         }
-        let id: i64 = sqlx::query("INSERT INTO recovery_attempts (username, attempt_at) VALUES (?, ?) RETURNING id")
+        let id: i64 = sqlx::query("INSERT INTO recovery_attempts (kind, username, attempt_at) VALUES (?, ?, ?) RETURNING id")
+            .bind(slot.attempt_kind())
             .bind(username)
             .bind(now)
             .fetch_one(&mut *tx)
@@ -1387,5 +1496,162 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // ---- guardian recovery (relay only: the server sees an HPKE key and sealed shares) ----
+
+    /// Deletes expired guardian requests and their shares.
+    async fn prune_guardian_requests(tx: &mut Transaction<'static, Sqlite>, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM guardian_shares WHERE request_id IN
+                 (SELECT request_id FROM guardian_requests WHERE expires_at <= ?)",
+        )
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM guardian_requests WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a guardian request for an existing user (`NotFound` otherwise); at most
+    /// `max_pending` unexpired requests per user (`TooMany`). Expired ones are deleted first.
+    pub async fn create_guardian_request(
+        &self,
+        request: &NewGuardianRequest<'_>,
+        now: i64,
+        max_pending: i64,
+    ) -> Result<(), StoreError> {
+        let NewGuardianRequest { request_id, username, hpke_key, expires_at } = *request;
+        let mut tx = self.write_tx().await?;
+        Self::prune_guardian_requests(&mut tx, now).await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound("there is no such user"));
+        }
+        let pending: i64 = sqlx::query("SELECT COUNT(*) FROM guardian_requests WHERE username = ? AND expires_at > ?")
+            .bind(username)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if pending >= max_pending {
+            return Err(StoreError::TooMany(
+                "too many guardian recovery requests are open for this account; try again tomorrow",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO guardian_requests (request_id, username, hpke_key, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(request_id)
+        .bind(username)
+        .bind(hpke_key)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unexpired guardian requests for a user, oldest first (none for an unknown user).
+    pub async fn pending_guardian_requests(&self, username: &str, now: i64) -> Result<Vec<GuardianRequestRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT request_id, hpke_key, created_at FROM guardian_requests \
+             WHERE username = ? AND expires_at > ? ORDER BY created_at, request_id",
+        )
+        .bind(username)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(GuardianRequestRow {
+                    request_id: r.try_get(0)?,
+                    hpke_key: r.try_get(1)?,
+                    created_at: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the sealed share of guardian device `device_id` of user `guardian` for an
+    /// unexpired request: `NotFound` if there is none, `Forbidden` if the guardian is the
+    /// account being recovered, `Conflict` if this device posted a share already.
+    pub async fn add_guardian_share(
+        &self,
+        request_id: &str,
+        guardian: &str,
+        device_id: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let owner: Option<String> =
+            sqlx::query("SELECT username FROM guardian_requests WHERE request_id = ? AND expires_at > ?")
+                .bind(request_id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let Some(owner) = owner else {
+            return Err(StoreError::NotFound("no such guardian request, or it expired"));
+        };
+        if owner == guardian {
+            return Err(StoreError::Forbidden(
+                "a device of the account being recovered can't be its guardian",
+            ));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO guardian_shares (request_id, device_id, sealed, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(request_id)
+        .bind(device_id)
+        .bind(sealed)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict("this device has already sent its share for this request"));
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sealed shares of an unexpired guardian request in the order they arrived;
+    /// `None` if it is unknown or expired.
+    pub async fn guardian_shares(&self, request_id: &str, now: i64) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        // One read transaction: the request and its shares as of one instant. A share's
+        // rowid is above those of the shares of its request inserted before it.
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM guardian_requests WHERE request_id = ? AND expires_at > ?")
+            .bind(request_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let shares = sqlx::query("SELECT sealed FROM guardian_shares WHERE request_id = ? ORDER BY rowid")
+            .bind(request_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        tx.commit().await?;
+        Ok(Some(shares))
     }
 }

@@ -42,14 +42,24 @@ enum Command {
         #[arg(long)]
         skip_phrase_check: bool,
     },
-    /// Restore your account on this (new) device from your 24-word recovery phrase.
+    /// Restore your account on this (new) device from your 24-word recovery phrase, or
+    /// with your guardians' help.
     Recover {
         /// Your username.
         username: String,
         /// The server.
         #[arg(long, env = "HUSH_SERVER")]
         server: String,
+        /// Ask your guardians instead of typing the phrase.
+        #[arg(long)]
+        with_guardians: bool,
+        /// How long to wait for guardians, in seconds.
+        #[arg(long, default_value_t = 900)]
+        wait: u64,
     },
+    /// Recovery guardians: name them, or approve a friend's recovery.
+    #[command(subcommand)]
+    Recovery(RecoveryCmd),
     /// Change the passphrase that seals this device's state.
     Passphrase,
     /// Show this device's account.
@@ -182,6 +192,33 @@ enum ConversationCmd {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecoveryCmd {
+    /// Guardians of your account.
+    #[command(subcommand)]
+    Guardians(GuardiansCmd),
+    /// As a guardian: approve USER's recovery after confirming it with them out of band.
+    Approve {
+        /// Whose recovery.
+        user: String,
+        /// The code their new device shows.
+        code: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuardiansCmd {
+    /// Split your recovery among these users; THRESHOLD of them together can restore it.
+    Set {
+        /// Usernames.
+        #[arg(required = true, num_args = 2..)]
+        users: Vec<String>,
+        /// How many guardians must approve.
+        #[arg(long)]
+        threshold: usize,
     },
 }
 
@@ -320,7 +357,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Recover { username, server } => {
+        Command::Recover { username, server, with_guardians: true, wait } => {
+            let p = passphrase(true)?;
+            let c = hush_client::recover_with_guardians(&home, &server, &username, p.0.as_bytes(), std::time::Duration::from_secs(wait), |code| {
+                println!("Ask your guardians to confirm it is you (call them), then to run:\n\n    hush recovery approve {username} {code}\n");
+                println!("Waiting for their approvals...");
+            })
+            .await?;
+            println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
+            Ok(())
+        }
+        Command::Recovery(RecoveryCmd::Guardians(GuardiansCmd::Set { users, threshold })) => {
+            let mut c = open(&home)?;
+            c.set_guardians(&users, threshold).await?;
+            println!("{threshold} of {} ({}) can now restore your account together; earlier guardians' shares no longer work", users.len(), users.join(", "));
+            Ok(())
+        }
+        Command::Recovery(RecoveryCmd::Approve { user, code }) => {
+            let mut c = open(&home)?;
+            c.approve_guardian(&user, &code).await?;
+            println!("sent your share of {user}'s recovery to their new device");
+            Ok(())
+        }
+        Command::Recover { username, server, .. } => {
             let phrase = match std::env::var("HUSH_RECOVERY_PHRASE") {
                 Ok(p) => zeroize::Zeroizing::new(p),
                 Err(_) if std::io::stdin().is_terminal() => {

@@ -6,6 +6,7 @@
 
 mod common;
 use common::*;
+use std::sync::{Arc, Mutex};
 
 fn recover(home: &std::path::Path, user: &str, url: &str, phrase: &str) -> std::process::Output {
     std::process::Command::new(hush_bin())
@@ -181,4 +182,100 @@ fn a_revoked_device_reads_nothing_sent_afterwards_and_the_passphrase_changes() {
         .output()
         .unwrap();
     assert!(out.status.success());
+}
+
+/// Starts `hush recover USER --with-guardians` and returns it with the code it shows.
+fn start_guardian_recovery(home: &std::path::Path, user: &str, url: &str, wait: u64) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    let mut child = std::process::Command::new(hush_bin())
+        .arg("--home").arg(home)
+        .args(["recover", user, "--server", url, "--with-guardians", "--wait", &wait.to_string()])
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let code = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.trim().strip_prefix(&format!("hush recovery approve {user} ")).map(str::to_owned))
+        .expect("a code");
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let _ = lines.count();
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    (child, code, err)
+}
+
+#[test]
+fn two_of_three_guardians_restore_the_account_and_one_is_not_enough() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let proxy = Proxy::start(&server.url);
+    let url = proxy.url.clone();
+    let h = |n: &str| dir.path().join(n);
+    for u in ["alice", "carol", "dave", "erin"] {
+        register(&h(u), u, &url);
+    }
+    ok(&h("alice"), &["recovery", "guardians", "set", "carol", "dave", "erin", "--threshold", "2"]);
+    for g in ["carol", "dave", "erin"] {
+        let got = read(&h(g));
+        assert!(got.iter().any(|m| m["text"].as_str().unwrap_or("").contains("recovery guardians")), "{g}: {got:?}");
+    }
+    // A stranger holds no share and can't approve.
+    let e = fails(&h("erin"), &["recovery", "approve", "carol", "AAAA-AAAA-AAAA"]);
+    assert!(e.contains("not one of carol's guardians"), "{e}");
+    std::fs::remove_dir_all(h("alice")).unwrap();
+
+    // One approval of the two needed: it fails and says how many more.
+    let (mut child, code, err) = start_guardian_recovery(&h("alice2"), "alice", &url, 4);
+    ok(&h("carol"), &["recovery", "approve", "alice", &code]);
+    assert!(!child.wait().unwrap().success());
+    let e = err.join().unwrap();
+    assert!(e.contains("1 of the 2 guardian approvals needed arrived; 1 more needed"), "{e}");
+
+    // A server that injects shares of its own: they don't rebuild the real secret.
+    let hpke: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+    let cap = hpke.clone();
+    proxy.tap(Some(Arc::new(move |m, p, body| {
+        if m == "POST" && p == "/v1/guardian-requests" {
+            let r: hush_proto::GuardianRequest = serde_json::from_slice(body).unwrap();
+            *cap.lock().unwrap() = Some(r.hpke_key.0);
+        }
+    })));
+    let inject = hpke.clone();
+    proxy.set(Some(Arc::new(move |m, p, body| {
+        if m == "GET" && p.starts_with("/v1/guardian-requests/") {
+            let Some(key) = inject.lock().unwrap().clone() else { return body };
+            let mut v: hush_proto::GuardianShares = serde_json::from_slice(&body).unwrap();
+            for i in 1..=2u8 {
+                let fake = hush_core::guardians::Share { owner: "alice".into(), set_id: "f0f0f0f0f0f0f0f0".into(), threshold: 2, share: [vec![i], vec![i * 7; 32]].concat() };
+                let sealed = hush_core::link::seal_with_context(&key, &hush_core::guardians::request_context("alice", &key), &serde_json::to_vec(&fake).unwrap()).unwrap();
+                v.shares.push(hush_proto::B64(sealed));
+            }
+            return serde_json::to_vec(&v).unwrap();
+        }
+        body
+    })));
+    let (mut child, _code, err) = start_guardian_recovery(&h("alice3"), "alice", &url, 20);
+    assert!(!child.wait().unwrap().success());
+    let e = err.join().unwrap();
+    assert!(e.contains("forged"), "{e}");
+    proxy.set(None);
+    proxy.tap(None);
+
+    // Two of three approve: the account is back.
+    let (mut child, code, err) = start_guardian_recovery(&h("alice4"), "alice", &url, 60);
+    ok(&h("carol"), &["recovery", "approve", "alice", &code]);
+    ok(&h("dave"), &["recovery", "approve", "alice", &code]);
+    let status = child.wait().unwrap();
+    let e = err.join().unwrap();
+    assert!(status.success(), "{e}");
+    read(&h("carol"));
+    read(&h("alice4"));
+    ok(&h("alice4"), &["send", "carol", "thanks for the help"]);
+    assert!(texts(&read(&h("carol"))).contains(&"thanks for the help".to_owned()));
 }

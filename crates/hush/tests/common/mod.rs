@@ -184,8 +184,12 @@ pub struct Proxy {
     pub url: String,
     rewrite: Arc<Mutex<Option<Rewrite>>>,
     router: Arc<Mutex<Option<Router>>>,
+    tap: Arc<Mutex<Option<Tap>>>,
     _rt: tokio::runtime::Runtime,
 }
+
+/// Sees each request body: `(method, path, body)`.
+pub type Tap = Arc<dyn Fn(&str, &str, &[u8]) + Send + Sync>;
 
 /// Picks another upstream for a request: `(method, path, calling device id)`.
 pub type Router = Arc<dyn Fn(&str, &str, Option<&str>) -> Option<String> + Send + Sync>;
@@ -198,6 +202,8 @@ impl Proxy {
         let upstream = upstream.to_owned();
         let rw = rewrite.clone();
         let rt_router = router.clone();
+        let tap: Arc<Mutex<Option<Tap>>> = Arc::new(Mutex::new(None));
+        let rt_tap = tap.clone();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         rt.spawn(async move {
@@ -207,6 +213,7 @@ impl Proxy {
                 let upstream = upstream.clone();
                 let rw = rw.clone();
                 let rt_router = rt_router.clone();
+                let rt_tap = rt_tap.clone();
                 async move {
                     let method = req.method().clone();
                     let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
@@ -217,6 +224,10 @@ impl Proxy {
                         .and_then(|r| r(method.as_str(), &path, device.as_deref()))
                         .unwrap_or(upstream);
                     let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.unwrap_or_default();
+                    let t = rt_tap.lock().expect("lock").clone();
+                    if let Some(t) = t {
+                        t(method.as_str(), &path, &body);
+                    }
                     let mut fwd = client.request(method.clone(), format!("{upstream}{path}")).body(body.to_vec());
                     for (k, v) in headers.iter() {
                         if k != "host" && k != "content-length" {
@@ -240,7 +251,11 @@ impl Proxy {
             });
             axum::serve(listener, app).await.expect("serve");
         });
-        Proxy { url: format!("http://{addr}"), rewrite, router, _rt: rt }
+        Proxy { url: format!("http://{addr}"), rewrite, router, tap, _rt: rt }
+    }
+
+    pub fn tap(&self, t: Option<Tap>) {
+        *self.tap.lock().expect("lock") = t;
     }
 
     pub fn route(&self, r: Option<Router>) {
