@@ -202,7 +202,7 @@ impl Client {
             .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/guardian-requests?username={owner}"), None)
             .await?;
         let found = pending.requests.into_iter().find(|r| {
-            hush_core::link::codes_match(typed_code, &hush_core::guardians::request_code(owner, &r.hpke_key.0))
+            hush_core::hpke::codes_match(typed_code, &hush_core::guardians::request_code(owner, &r.hpke_key.0))
         });
         let Some(req) = found else {
             return Err(ClientError::Usage(format!(
@@ -210,7 +210,7 @@ impl Client {
             )));
         };
         let plain = Zeroizing::new(serde_json::to_vec(&share).map_err(err)?);
-        let sealed = hush_core::link::seal_with_context(
+        let sealed = hush_core::hpke::seal_with_context(
             &req.hpke_key.0,
             &hush_core::guardians::request_context(owner, &req.hpke_key.0),
             &plain,
@@ -335,7 +335,7 @@ pub async fn recover_with_guardians(
         return Err(ClientError::AccountExists(home_dir.display().to_string()));
     }
     let api = Api::new(server)?;
-    let keys = hush_core::link::LinkKeys::generate().map_err(err)?;
+    let keys = hush_core::hpke::Receiver::generate().map_err(err)?;
     let req = proto::GuardianRequest { username: username.to_owned(), hpke_key: B64(keys.public.clone()) };
     let created: proto::GuardianRequestCreated = api
         .call(None, Method::POST, "/v1/guardian-requests", Some(&req))

@@ -111,7 +111,7 @@ pub fn request_context(owner: &str, hpke_public: &[u8]) -> Vec<u8> {
 /// The code the recovering device shows and each guardian types: a fingerprint of the
 /// request, so a guardian never hands a share to a request the server made up.
 pub fn request_code(owner: &str, hpke_public: &[u8]) -> String {
-    crate::link::code_of(b"hush-guardian-code-v1", &request_context(owner, hpke_public))
+    crate::hpke::code_of(b"hush-guardian-code-v1", &request_context(owner, hpke_public))
 }
 
 /// The backup key and auth key a guardian secret stands for.

@@ -10,7 +10,8 @@
 //!   checks every commit and Welcome must pass before it is merged. **This is where a
 //!   message is encrypted** ([`mls::Conversation::encrypt`]) and decrypted
 //!   ([`mls::Conversation::process`]).
-//! - [`link`]: sealing account secrets to a new device during linking.
+//! - [`link`]: linking a new device with a short code and SPAKE2.
+//! - [`hpke`]: sealing to a device's one-time HPKE key, and codes people compare.
 //! - [`message`]: the plaintext payload carried inside MLS application messages.
 //! - [`recovery`]: the recovery phrase, and the sealed account backup it unlocks.
 //! - [`safety`]: safety numbers and their QR payload.
@@ -21,6 +22,7 @@
 
 pub mod auth;
 pub mod guardians;
+pub mod hpke;
 pub mod identity;
 pub mod kt;
 pub mod message;

@@ -1,143 +1,188 @@
-//! Linking a new device to an account.
+//! Linking a new device to an account with a short code and a PAKE.
 //!
-//! The new device makes a device key and an HPKE key pair (X25519, HKDF-SHA256,
-//! ChaCha20-Poly1305; RFC 9180 through the MLS crypto provider) and posts their public
-//! halves to the server. It shows a code: 60 bits of SHA-256 over the username and both
-//! public keys. On an existing device the user types that code; the existing device finds
-//! the request whose keys give the same code, signs a certificate for the device key, and
-//! seals the account's secrets to the HPKE key, bound to the same request. A server that
-//! swaps the keys in transit changes the code, so the approval finds nothing to approve;
-//! to get past it, the server would have to find other keys with the same 60-bit code
-//! within the minutes the request lives.
+//! The new device shows a code `SSSS-NNNNNN`: a 4-character selector that finds the
+//! request and a 6-digit secret that never leaves the two devices. Both run SPAKE2
+//! (symmetric, Ed25519 group, RustCrypto `spake2`) with the secret as the password and the
+//! username and selector as the identity, relayed by the server. From the shared key (HKDF
+//! over both messages) come a key confirmation for the existing device, a MAC for the new
+//! device's signing key, and the key that seals the account bundle (XChaCha20-Poly1305).
 //!
-//! (A PAKE with a shorter code is the planned replacement; see docs/ARCHITECTURE.md.)
+//! The server, or anyone, who wants in must guess the 6 digits in one try: the server
+//! accepts one answer per request, so a wrong guess burns it, and an altered PAKE
+//! message makes the key confirmation fail on both ends.
 
-use openmls_traits::crypto::OpenMlsCrypto as _;
-use openmls_traits::types::{HpkeAeadType, HpkeCiphertext, HpkeConfig, HpkeKdfType, HpkeKemType};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
 use zeroize::Zeroizing;
 
 use crate::identity::PublicKey;
 
-const INFO: &[u8] = b"hush-link-v1";
 const ALPHABET: &[u8; 32] = b"ABCDEFGHJKMNPQRSTVWXYZ0123456789";
 
-fn config() -> HpkeConfig {
-    HpkeConfig(HpkeKemType::DhKem25519, HpkeKdfType::HkdfSha256, HpkeAeadType::ChaCha20Poly1305)
-}
-
-/// Errors while linking.
-#[derive(Debug, thiserror::Error)]
+/// Errors while linking, one sentence each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LinkError {
-    /// The sealed bundle does not open: altered in transit or not for this request.
-    #[error("the approval does not open with this device's key: it was altered or is not for this request")]
-    BadBundle,
-    /// Crypto provider failure.
-    #[error("link crypto failed: {0}")]
-    Crypto(String),
+    /// A code that is not `SSSS-NNNNNN`.
+    #[error("a link code looks like K7QD-482913 (4 letters or digits, then 6 digits)")]
+    BadCode,
+    /// The PAKE or a confirmation failed.
+    #[error("the code did not match, or a message between the devices was altered; start the link again")]
+    Mismatch,
+    /// A malformed PAKE message.
+    #[error("a malformed link message")]
+    Malformed,
 }
 
-/// The new device's HPKE key pair for one link request. No `Debug`; zeroized on drop.
-pub struct LinkKeys {
-    private: Zeroizing<Vec<u8>>,
-    /// The public key to publish.
-    pub public: Vec<u8>,
+/// A link code. The secret half is zeroized on drop and never printed by `Debug`.
+pub struct LinkCode {
+    /// The public half: finds the request on the server.
+    pub selector: String,
+    secret: Zeroizing<String>,
 }
 
-impl LinkKeys {
-    /// A fresh key pair.
-    pub fn generate() -> Result<Self, LinkError> {
-        let crypto = openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
-        let ikm = Zeroizing::new(rand::random::<[u8; 32]>());
-        let kp = crypto
-            .derive_hpke_keypair(config(), ikm.as_slice())
-            .map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
-        Ok(LinkKeys { private: Zeroizing::new(kp.private.to_vec()), public: kp.public })
+impl LinkCode {
+    /// A fresh code.
+    pub fn generate() -> Self {
+        let r: [u8; 4] = rand::random();
+        let selector = r.iter().map(|b| char::from(ALPHABET[usize::from(*b) & 31])).collect();
+        let n = rand::random::<u32>() % 1_000_000;
+        LinkCode { selector, secret: Zeroizing::new(format!("{n:06}")) }
     }
 
-    /// Opens a bundle sealed to this key for the request (username, device key).
-    pub fn open(&self, username: &str, device_key: &PublicKey, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
-        self.open_with_context(&context(username, device_key, &self.public), sealed)
+    /// Parses what a person typed (case, spaces and dashes ignored).
+    pub fn parse(text: &str) -> Result<Self, LinkError> {
+        let clean: String = text.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+        if clean.len() != 10 {
+            return Err(LinkError::BadCode);
+        }
+        let (sel, digits) = clean.split_at(4);
+        if !sel.bytes().all(|b| ALPHABET.contains(&b)) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(LinkError::BadCode);
+        }
+        Ok(LinkCode { selector: sel.to_owned(), secret: Zeroizing::new(digits.to_owned()) })
     }
 
-    /// Opens something sealed to this key with [`seal_with_context`] under `context`.
-    pub fn open_with_context(&self, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
-        if sealed.len() < 2 {
-            return Err(LinkError::BadBundle);
+    /// The code as shown: `SSSS-NNNNNN`.
+    pub fn display(&self) -> String {
+        format!("{}-{}", self.selector, self.secret.as_str())
+    }
+}
+
+impl std::fmt::Debug for LinkCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkCode({}-******)", self.selector)
+    }
+}
+
+/// One side of the PAKE, after sending its message.
+pub struct Pake {
+    state: Spake2<Ed25519Group>,
+    /// This side's message, to send.
+    pub message: Vec<u8>,
+}
+
+impl Pake {
+    /// Starts the PAKE for `username`'s link request with this code.
+    pub fn start(username: &str, code: &LinkCode) -> Self {
+        let identity = format!("hush-link-v2|{username}|{}", code.selector);
+        let (state, message) =
+            Spake2::<Ed25519Group>::start_symmetric(&Password::new(code.secret.as_bytes()), &Identity::new(identity.as_bytes()));
+        Pake { state, message }
+    }
+
+    /// Finishes with the other side's message.
+    pub fn finish(self, theirs: &[u8]) -> Result<LinkSession, LinkError> {
+        let mine = self.message.clone();
+        let key = Zeroizing::new(self.state.finish(theirs).map_err(|_| LinkError::Malformed)?);
+        // Both sides name the two messages in the same order.
+        let (a, b) = if mine <= theirs.to_vec() { (mine, theirs.to_vec()) } else { (theirs.to_vec(), mine) };
+        let mut transcript = Vec::with_capacity(8 + a.len() + b.len());
+        transcript.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        transcript.extend_from_slice(&a);
+        transcript.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        transcript.extend_from_slice(&b);
+        let hk = Hkdf::<Sha256>::new(Some(&transcript), &key);
+        let mut out = [Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32])];
+        for (k, info) in out.iter_mut().zip([b"existing device confirms".as_slice(), b"new device key mac", b"bundle key"]) {
+            let _ = hk.expand(info, k.as_mut());
         }
-        let kl = usize::from(u16::from_be_bytes([sealed[0], sealed[1]]));
-        if sealed.len() < 2 + kl {
-            return Err(LinkError::BadBundle);
+        let [confirm, device_mac, seal] = out;
+        Ok(LinkSession { confirm, device_mac, seal })
+    }
+}
+
+/// Keys both devices derived from the PAKE. No `Debug`; zeroized on drop.
+pub struct LinkSession {
+    confirm: Zeroizing<[u8; 32]>,
+    device_mac: Zeroizing<[u8; 32]>,
+    seal: Zeroizing<[u8; 32]>,
+}
+
+fn mac(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
+    // HMAC accepts any key length; this cannot fail.
+    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
         }
-        let ct = HpkeCiphertext {
-            kem_output: sealed[2..2 + kl].to_vec().into(),
-            ciphertext: sealed[2 + kl..].to_vec().into(),
-        };
-        let crypto = openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
-        crypto
-            .hpke_open(config(), &ct, &self.private, INFO, context)
+        Err(_) => Vec::new(),
+    }
+}
+
+fn check(key: &[u8; 32], data: &[u8], tag: &[u8]) -> Result<(), LinkError> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| LinkError::Mismatch)?;
+    m.update(data);
+    m.verify_slice(tag).map_err(|_| LinkError::Mismatch)
+}
+
+impl LinkSession {
+    /// The existing device's key confirmation.
+    pub fn confirmation(&self) -> Vec<u8> {
+        mac(&self.confirm, b"hush-link-confirm")
+    }
+
+    /// Checks the existing device's key confirmation (constant time).
+    pub fn check_confirmation(&self, tag: &[u8]) -> Result<(), LinkError> {
+        check(&self.confirm, b"hush-link-confirm", tag)
+    }
+
+    /// The MAC the new device sends with its signing key.
+    pub fn device_mac(&self, device_key: &PublicKey) -> Vec<u8> {
+        mac(&self.device_mac, &device_key.0)
+    }
+
+    /// Checks the new device's MAC (constant time).
+    pub fn check_device_mac(&self, device_key: &PublicKey, tag: &[u8]) -> Result<(), LinkError> {
+        check(&self.device_mac, &device_key.0, tag)
+    }
+
+    /// Seals the account bundle for the new device, bound to its signing key.
+    pub fn seal(&self, device_key: &PublicKey, bundle: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 24] = rand::random();
+        let cipher = XChaCha20Poly1305::new(self.seal.as_ref().into());
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: bundle, aad: &device_key.0 })
+            .unwrap_or_default();
+        [nonce.as_slice(), &ct].concat()
+    }
+
+    /// Opens the account bundle.
+    pub fn open(&self, device_key: &PublicKey, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
+        if sealed.len() < 24 + 16 {
+            return Err(LinkError::Malformed);
+        }
+        let (nonce, ct) = sealed.split_at(24);
+        let cipher = XChaCha20Poly1305::new(self.seal.as_ref().into());
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &device_key.0 })
             .map(Zeroizing::new)
-            .map_err(|_| LinkError::BadBundle)
+            .map_err(|_| LinkError::Mismatch)
     }
-}
-
-fn context(username: &str, device_key: &PublicKey, hpke_public: &[u8]) -> Vec<u8> {
-    let mut c = Vec::new();
-    for part in [username.as_bytes(), &device_key.0, hpke_public] {
-        c.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        c.extend_from_slice(part);
-    }
-    c
-}
-
-/// Seals the account bundle to the new device's HPKE key, bound to its request.
-pub fn seal(username: &str, device_key: &PublicKey, hpke_public: &[u8], bundle: &[u8]) -> Result<Vec<u8>, LinkError> {
-    seal_with_context(hpke_public, &context(username, device_key, hpke_public), bundle)
-}
-
-/// Seals bytes to an HPKE public key, bound to `context` (authenticated, not secret).
-pub fn seal_with_context(hpke_public: &[u8], context: &[u8], bundle: &[u8]) -> Result<Vec<u8>, LinkError> {
-    let crypto = openmls_libcrux_crypto::CryptoProvider::new().map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
-    let ct = crypto
-        .hpke_seal(config(), hpke_public, INFO, context, bundle)
-        .map_err(|e| LinkError::Crypto(format!("{e:?}")))?;
-    let kem = ct.kem_output.as_slice();
-    let mut out = Vec::with_capacity(2 + kem.len() + ct.ciphertext.as_slice().len());
-    out.extend_from_slice(&u16::try_from(kem.len()).unwrap_or(u16::MAX).to_be_bytes());
-    out.extend_from_slice(kem);
-    out.extend_from_slice(ct.ciphertext.as_slice());
-    Ok(out)
-}
-
-/// The code a person compares: 12 characters (60 bits) as `XXXX-XXXX-XXXX`.
-pub fn code(username: &str, device_key: &PublicKey, hpke_public: &[u8]) -> String {
-    code_of(b"hush-link-code-v1", &context(username, device_key, hpke_public))
-}
-
-/// A 60-bit code over `label ‖ data`, as `XXXX-XXXX-XXXX`.
-pub fn code_of(label: &[u8], data: &[u8]) -> String {
-    let digest = Sha256::digest([label, data].concat());
-    let mut bits: u64 = u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]]);
-    let mut s = String::new();
-    for i in 0..12 {
-        if i > 0 && i % 4 == 0 {
-            s.push('-');
-        }
-        s.push(char::from(ALPHABET[(bits >> 59) as usize & 31]));
-        bits <<= 5;
-    }
-    s
-}
-
-/// Compares a typed code with a computed one: case, spaces and dashes ignored; constant time.
-pub fn codes_match(typed: &str, computed: &str) -> bool {
-    let norm = |s: &str| -> Vec<u8> {
-        s.bytes().filter(|b| b.is_ascii_alphanumeric()).map(|b| b.to_ascii_uppercase()).collect()
-    };
-    let (a, b) = (norm(typed), norm(computed));
-    a.len() == b.len() && bool::from(a.ct_eq(&b))
 }
 
 #[cfg(test)]
@@ -146,23 +191,45 @@ mod tests {
     use crate::identity::SecretKey;
 
     #[test]
-    fn seal_open_and_binding() {
-        let keys = LinkKeys::generate().expect("keys");
-        let dev = SecretKey::generate().public();
-        let sealed = seal("alice", &dev, &keys.public, b"account secrets").expect("seal");
-        assert_eq!(keys.open("alice", &dev, &sealed).expect("open").as_slice(), b"account secrets");
-        // Bound to the request: another username or device key does not open it.
-        assert!(keys.open("mallory", &dev, &sealed).is_err());
-        assert!(keys.open("alice", &SecretKey::generate().public(), &sealed).is_err());
-        let mut t = sealed.clone();
-        let n = t.len();
-        t[n - 1] ^= 1;
-        assert!(keys.open("alice", &dev, &t).is_err());
+    fn same_code_agrees_wrong_code_or_altered_message_does_not() {
+        let code = LinkCode::generate();
+        let typed = LinkCode::parse(&code.display().to_lowercase()).expect("parses");
+        let new = Pake::start("alice", &code);
+        let old = Pake::start("alice", &typed);
+        let (new_msg, old_msg) = (new.message.clone(), old.message.clone());
+        let s_new = new.finish(&old_msg).expect("new");
+        let s_old = old.finish(&new_msg).expect("old");
+        s_new.check_confirmation(&s_old.confirmation()).expect("confirms");
+        let dk = SecretKey::generate().public();
+        s_old.check_device_mac(&dk, &s_new.device_mac(&dk)).expect("mac");
+        let sealed = s_old.seal(&dk, b"bundle");
+        assert_eq!(s_new.open(&dk, &sealed).expect("opens").as_slice(), b"bundle");
+        assert!(s_new.open(&SecretKey::generate().public(), &sealed).is_err());
 
-        let c = code("alice", &dev, &keys.public);
-        assert_eq!(c.len(), 14);
-        assert!(codes_match(&c.to_lowercase().replace('-', " "), &c));
-        let other = LinkKeys::generate().expect("keys");
-        assert!(!codes_match(&code("alice", &dev, &other.public), &c));
+        // A wrong secret: confirmation fails.
+        let wrong = LinkCode::parse(&format!("{}-{:06}", code.selector, (code.secret.parse::<u32>().unwrap_or(0) + 1) % 1_000_000)).expect("parses");
+        let new = Pake::start("alice", &code);
+        let bad = Pake::start("alice", &wrong);
+        let (nm, bm) = (new.message.clone(), bad.message.clone());
+        let s_new = new.finish(&bm).expect("finish");
+        let s_bad = bad.finish(&nm).expect("finish");
+        assert!(s_new.check_confirmation(&s_bad.confirmation()).is_err());
+
+        // An altered message: confirmation fails too.
+        let new = Pake::start("alice", &code);
+        let old = Pake::start("alice", &typed);
+        let mut altered = old.message.clone();
+        altered[10] ^= 1;
+        let nm = new.message.clone();
+        match new.finish(&altered) {
+            Err(_) => {}
+            Ok(s_new) => {
+                let s_old = old.finish(&nm).expect("old");
+                assert!(s_new.check_confirmation(&s_old.confirmation()).is_err());
+            }
+        }
+        assert!(LinkCode::parse("ABCD-12345").is_err());
+        assert!(LinkCode::parse("ABCI-123456").is_err());
+        assert!(!format!("{code:?}").contains(code.secret.as_str()));
     }
 }

@@ -244,35 +244,36 @@ pub struct AckRequest {
     pub ids: Vec<i64>,
 }
 
-/// `POST /v1/link` (unauthenticated): a new device asks to join an account.
+/// `POST /v1/link` (unauthenticated): a new device asks to join an account. It runs
+/// SPAKE2 with the secret half of the code it shows; `pake` is its first message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The account's username.
     pub username: String,
-    /// The new device's signing key (32 bytes).
-    pub device_key: B64,
-    /// The new device's HPKE public key, to which the approval is sealed.
-    pub hpke_key: B64,
+    /// The public half of the code (4 characters), to find the request.
+    pub selector: String,
+    /// The new device's SPAKE2 message.
+    pub pake: B64,
 }
 
-/// Answer to [`LinkRequest`]: a random id that is also the capability to fetch the approval.
+/// Answer to [`LinkRequest`]: a random id that is also the capability to follow it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkCreated {
     /// 32 hex characters.
     pub link_id: String,
 }
 
-/// One pending link request, as an existing device of the account sees it
+/// One link request waiting for an answer, as an existing device of the account sees it
 /// (`GET /v1/link`, authenticated).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLink {
     /// Its id.
     pub link_id: String,
-    /// The new device's signing key.
-    pub device_key: B64,
-    /// The new device's HPKE key.
-    pub hpke_key: B64,
+    /// The public half of the code.
+    pub selector: String,
+    /// The new device's SPAKE2 message.
+    pub pake: B64,
     /// When it was made, unix ms.
     pub created_at: i64,
 }
@@ -280,23 +281,54 @@ pub struct PendingLink {
 /// `GET /v1/link`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLinks {
-    /// Pending (unexpired, unapproved) requests for the caller's account.
+    /// Requests for the caller's account that were not answered yet.
     pub requests: Vec<PendingLink>,
 }
 
-/// `POST /v1/link/{link_id}/approve` (authenticated): the sealed account bundle.
+/// `POST /v1/link/{id}/answer` (authenticated, a device of the account): the existing
+/// device's SPAKE2 message and its key confirmation. Accepted once per request: a wrong
+/// code burns the request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkAnswer {
+    /// The existing device's SPAKE2 message.
+    pub pake: B64,
+    /// MAC proving it derived the same key.
+    pub confirm: B64,
+}
+
+/// `POST /v1/link/{id}/device` (unauthenticated, the id is the capability): the new
+/// device's signing key, MAC'd with the PAKE key. Accepted once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDevice {
+    /// The new device's Ed25519 public key.
+    pub device_key: B64,
+    /// MAC over it with the PAKE key.
+    pub mac: B64,
+}
+
+/// `POST /v1/link/{id}/approve` (authenticated): the account bundle sealed with the PAKE
+/// key. Accepted once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkApproval {
-    /// HPKE-sealed bundle (opaque to the server).
+    /// Opaque to the server.
     pub sealed: B64,
 }
 
-/// `GET /v1/link/{link_id}` (unauthenticated): the approval once it exists.
+/// `GET /v1/link/{id}` (unauthenticated, the id is the capability): everything posted so
+/// far for this request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkStatus {
-    /// The sealed bundle, once an existing device approved.
+    /// The existing device's answer, once given.
+    pub answer: Option<LinkAnswer>,
+    /// The new device's key, once given.
+    pub device: Option<LinkDevice>,
+    /// The sealed bundle, once approved.
     pub sealed: Option<B64>,
+    /// True once either side gave up on it (a failed confirmation).
+    pub failed: bool,
 }
 
 /// A directory root as the server publishes it.

@@ -7,8 +7,9 @@
 //! everything else is ciphertext to it. It also runs the key-transparency directory (akd,
 //! see [`kt`]): every user's identity key and device list, provable to clients and
 //! auditable. The API is described by the types in `hush-proto`; every route but
-//! `register`, `devices`, `health`, `kt/info`, `kt/audit`, the link relay, `recovery`,
-//! creating a guardian request and fetching its shares is
+//! `register`, `devices`, `health`, `kt/info`, `kt/audit`, the new device's side of the
+//! link relay (creating a link request, posting its key, failing and following it),
+//! `recovery`, creating a guardian request and fetching its shares is
 //! signed by a registered, unrevoked device (headers `x-hush-device`, `x-hush-timestamp`,
 //! `x-hush-nonce`, `x-hush-signature` over `hush_core::auth::canonical_request`);
 //! `register` and `devices` are signed by the new device's key, taken from the certificate
@@ -24,6 +25,14 @@
 //! a recovering device posts a guardian request (an HPKE key, `/v1/guardian-requests`),
 //! any registered device may list an account's requests and post one sealed share per
 //! device, and the request id fetches the shares.
+//!
+//! A new device joins an account through the link relay (`/v1/link*`), a SPAKE2 exchange
+//! the server passes on without understanding: the new device posts its message under a
+//! 4-character selector, one device of the account answers it once (a wrong code burns the
+//! request), the new device posts its key with a MAC, and the answering device posts the
+//! sealed account bundle. Each step is accepted once and in that order; an account has at
+//! most [`routes::MAX_PENDING_LINKS`] unfinished requests, each living 10 minutes, so an
+//! attacker gets few guesses at the code.
 //!
 //! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
 //! on disk, so it survives a crash of the server or the machine.
@@ -213,7 +222,10 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/ws", get(routes::websocket))
         .route("/v1/link", post(routes::create_link).get(routes::pending_links))
         .route("/v1/link/{link_id}", get(routes::link_status))
+        .route("/v1/link/{link_id}/answer", post(routes::answer_link))
+        .route("/v1/link/{link_id}/device", post(routes::link_device))
         .route("/v1/link/{link_id}/approve", post(routes::approve_link))
+        .route("/v1/link/{link_id}/fail", post(routes::fail_link))
         .route("/v1/kt/info", get(routes::kt_info))
         .route("/v1/kt/lookup/{username}", get(routes::kt_lookup))
         .route("/v1/kt/history/{username}", get(routes::kt_history))

@@ -15,8 +15,8 @@ use hush_core::mls::{WireKind, check_key_package, inspect, inspect_welcome};
 use hush_proto::{
     Accepted, AckRequest, ClaimResponse, ClaimedKeyPackage, CommitRequest, CreateGroupRequest, DeviceRecord,
     DeviceUpload, GroupInfo, InboxItem, InboxResponse, KeyPackageCount, KeyPackageUpload, MessageRequest,
-    RegisterRequest, RegisteredDevice, UserRecord, B64, LinkApproval, LinkCreated, LinkRequest, LinkStatus,
-    PendingLink, PendingLinks, KtAudit, KtHistory, KtInfo, KtLookup, Backup, BackupUpload, RECOVERY_DEVICE,
+    RegisterRequest, RegisteredDevice, UserRecord, B64, LinkAnswer, LinkApproval, LinkCreated, LinkDevice,
+    LinkRequest, LinkStatus, PendingLink, PendingLinks, KtAudit, KtHistory, KtInfo, KtLookup, Backup, BackupUpload, RECOVERY_DEVICE,
     GuardianRequest, GuardianRequestCreated, GuardianShares, PendingGuardianRequest, PendingGuardianRequests,
     SealedShare,
 };
@@ -538,59 +538,28 @@ pub async fn websocket(
     Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, revocations, shutdown)))
 }
 
-// ---- device linking (relay only: the server sees public keys and a sealed bundle) ----
+// ---- device linking (relay only: the server sees SPAKE2 messages, MACs, a public key and
+// a sealed bundle) ----
+//
+// The new device posts its SPAKE2 message under a selector (the public half of the code);
+// one existing device of the account answers it once, with its own message and a key
+// confirmation; the new device posts its key with a MAC; the existing device posts the
+// sealed bundle. The server enforces the order and that each step happens once: a wrong
+// code burns the request, so each request is one guess, and an account has at most
+// `MAX_PENDING_LINKS` open requests, each living `LINK_TTL_MS`.
 
 /// How long a link request lives.
 pub const LINK_TTL_MS: i64 = 10 * 60 * 1000;
-/// Most link requests waiting per account.
+/// Most unfinished link requests per account.
 pub const MAX_PENDING_LINKS: i64 = 5;
 /// Largest sealed link bundle.
 pub const MAX_LINK_BUNDLE: usize = 256 * 1024;
-
-/// `POST /v1/link`: a new device asks to join an account (unauthenticated: it has no
-/// certificate yet). Answers a random id that is the capability to fetch the approval.
-pub async fn create_link(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let req: LinkRequest = parse_json(&body)?;
-    hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    PublicKey::from_slice(&req.device_key.0)
-        .map_err(|_| ApiError::BadRequest("device_key is not a valid Ed25519 public key".into()))?;
-    if req.hpke_key.0.len() != 32 {
-        return Err(ApiError::BadRequest("hpke_key is not a 32-byte X25519 public key".into()));
-    }
-    let link_id = hush_core::auth::fresh_nonce();
-    let now = hush_core::now_ms();
-    state
-        .store
-        .create_link(
-            &NewLink {
-                link_id: &link_id,
-                username: &req.username,
-                device_key: &req.device_key.0,
-                hpke_key: &req.hpke_key.0,
-                expires_at: now + LINK_TTL_MS,
-            },
-            now,
-            MAX_PENDING_LINKS,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(LinkCreated { link_id })).into_response())
-}
-
-/// `GET /v1/link`: the caller's account's pending requests.
-pub async fn pending_links(State(state): State<AppState>, authed: Authed) -> Result<Json<PendingLinks>, ApiError> {
-    let rows = state.store.pending_links(&authed.device.username, hush_core::now_ms()).await?;
-    Ok(Json(PendingLinks {
-        requests: rows
-            .into_iter()
-            .map(|r| PendingLink {
-                link_id: r.link_id,
-                device_key: B64(r.device_key),
-                hpke_key: B64(r.hpke_key),
-                created_at: r.created_at,
-            })
-            .collect(),
-    }))
-}
+/// Largest SPAKE2 message, key confirmation or MAC of the link protocol.
+pub const MAX_LINK_PAKE: usize = 64;
+/// Length of a link selector.
+pub const LINK_SELECTOR_LEN: usize = 4;
+/// The characters of a link selector (Crockford-like: no I, L, O, U).
+pub const LINK_SELECTOR_ALPHABET: &str = "ABCDEFGHJKMNPQRSTVWXYZ0123456789";
 
 fn link_id_ok(id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -600,7 +569,105 @@ fn link_id_ok(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /v1/link/{id}/approve`: an existing device of the account stores the sealed bundle.
+/// Checks one opaque field of the link protocol: 1 to [`MAX_LINK_PAKE`] bytes.
+fn link_field_ok(what: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.is_empty() || bytes.len() > MAX_LINK_PAKE {
+        return Err(ApiError::BadRequest(format!("{what} must be 1 to {MAX_LINK_PAKE} bytes")));
+    }
+    Ok(())
+}
+
+fn link_selector_ok(selector: &str) -> Result<(), ApiError> {
+    if selector.len() == LINK_SELECTOR_LEN && selector.bytes().all(|b| LINK_SELECTOR_ALPHABET.as_bytes().contains(&b)) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "a link selector is {LINK_SELECTOR_LEN} characters from {LINK_SELECTOR_ALPHABET}"
+        )))
+    }
+}
+
+/// `POST /v1/link`: a new device asks to join an account (unauthenticated: it has no
+/// certificate yet) with its SPAKE2 message. Answers a random id that is the capability to
+/// follow the request.
+pub async fn create_link(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let req: LinkRequest = parse_json(&body)?;
+    hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    link_selector_ok(&req.selector)?;
+    link_field_ok("pake", &req.pake.0)?;
+    let link_id = hush_core::auth::fresh_nonce();
+    let now = hush_core::now_ms();
+    state
+        .store
+        .create_link(
+            &NewLink {
+                link_id: &link_id,
+                username: &req.username,
+                selector: &req.selector,
+                pake: &req.pake.0,
+                expires_at: now.saturating_add(LINK_TTL_MS),
+            },
+            now,
+            MAX_PENDING_LINKS,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(LinkCreated { link_id })).into_response())
+}
+
+/// `GET /v1/link`: the caller's account's requests that no device answered yet.
+pub async fn pending_links(State(state): State<AppState>, authed: Authed) -> Result<Json<PendingLinks>, ApiError> {
+    let rows = state.store.pending_links(&authed.device.username, hush_core::now_ms()).await?;
+    Ok(Json(PendingLinks {
+        requests: rows
+            .into_iter()
+            .map(|r| PendingLink {
+                link_id: r.link_id,
+                selector: r.selector,
+                pake: B64(r.pake),
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/link/{id}/answer`: a device of the account answers the request, once.
+pub async fn answer_link(
+    State(state): State<AppState>,
+    PathParam(link_id): PathParam,
+    authed: Authed,
+) -> Result<StatusCode, ApiError> {
+    link_id_ok(&link_id)?;
+    let req: LinkAnswer = parse_json(&authed.body)?;
+    link_field_ok("pake", &req.pake.0)?;
+    link_field_ok("confirm", &req.confirm.0)?;
+    state
+        .store
+        .answer_link(&link_id, &authed.device.username, &req.pake.0, &req.confirm.0, hush_core::now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/link/{id}/device` (unauthenticated; the id is the capability): the new
+/// device's key and MAC, once, after the answer.
+pub async fn link_device(
+    State(state): State<AppState>,
+    PathParam(link_id): PathParam,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    link_id_ok(&link_id)?;
+    let req: LinkDevice = parse_json(&body)?;
+    PublicKey::from_slice(&req.device_key.0)
+        .map_err(|_| ApiError::BadRequest("device_key is not a valid Ed25519 public key".into()))?;
+    link_field_ok("mac", &req.mac.0)?;
+    state
+        .store
+        .link_device(&link_id, &req.device_key.0, &req.mac.0, hush_core::now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/link/{id}/approve`: a device of the account stores the sealed bundle, once,
+/// after the new device's key.
 pub async fn approve_link(
     State(state): State<AppState>,
     PathParam(link_id): PathParam,
@@ -609,7 +676,10 @@ pub async fn approve_link(
     link_id_ok(&link_id)?;
     let req: LinkApproval = parse_json(&authed.body)?;
     if req.sealed.0.is_empty() || req.sealed.0.len() > MAX_LINK_BUNDLE {
-        return Err(ApiError::BadRequest("the sealed bundle is empty or too large".into()));
+        return Err(ApiError::BadRequest(format!(
+            "the sealed bundle is empty or larger than {} KiB",
+            MAX_LINK_BUNDLE / 1024
+        )));
     }
     state
         .store
@@ -618,13 +688,33 @@ pub async fn approve_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/link/{id}`: the approval, once (the id is the capability).
+/// `POST /v1/link/{id}/fail` (unauthenticated; the id is the capability): either side gives
+/// up on the request (a confirmation did not match); nothing more is accepted for it.
+pub async fn fail_link(State(state): State<AppState>, PathParam(link_id): PathParam) -> Result<StatusCode, ApiError> {
+    link_id_ok(&link_id)?;
+    state.store.fail_link(&link_id, hush_core::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/link/{id}` (unauthenticated; the id is the capability): everything posted so
+/// far. The request stays until it expires.
 pub async fn link_status(State(state): State<AppState>, PathParam(link_id): PathParam) -> Result<Json<LinkStatus>, ApiError> {
     link_id_ok(&link_id)?;
-    match state.store.take_link_approval(&link_id, hush_core::now_ms()).await? {
-        Some(sealed) => Ok(Json(LinkStatus { sealed: sealed.map(B64) })),
-        None => Err(ApiError::NotFound("no such link request, or it expired".into())),
-    }
+    let Some(link) = state.store.link_state(&link_id, hush_core::now_ms()).await? else {
+        return Err(ApiError::NotFound("no such link request, or it expired".into()));
+    };
+    Ok(Json(LinkStatus {
+        answer: link.answer.map(|(pake, confirm)| LinkAnswer {
+            pake: B64(pake),
+            confirm: B64(confirm),
+        }),
+        device: link.device.map(|(device_key, mac)| LinkDevice {
+            device_key: B64(device_key),
+            mac: B64(mac),
+        }),
+        sealed: link.sealed.map(B64),
+        failed: link.failed,
+    }))
 }
 
 // ---- key transparency ----

@@ -121,8 +121,11 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     // Keep reading so the new device can go on printing.
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     assert!(!code.is_empty(), "the new device shows a code");
-    let wrong = fails(&a1, &["device", "approve", "AAAA-AAAA-AAAA"]);
-    assert!(wrong.contains("no device is waiting with that code"), "{wrong}");
+    let malformed = fails(&a1, &["device", "approve", "AAAA-AAAA-AAAA"]);
+    assert!(malformed.contains("a link code looks like"), "{malformed}");
+    let selector = if code.starts_with("AAAA") { "BBBB" } else { "AAAA" };
+    let unknown = fails(&a1, &["device", "approve", &format!("{selector}-000000")]);
+    assert!(unknown.contains("no device is waiting with that code"), "{unknown}");
     ok(&a1, &["device", "approve", &code]);
     let status = link.wait().expect("wait");
     let rest = rest.join().expect("reader");

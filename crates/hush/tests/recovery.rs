@@ -147,6 +147,7 @@ fn a_revoked_device_reads_nothing_sent_afterwards_and_the_passphrase_changes() {
         .map_while(Result::ok)
         .find_map(|l| l.trim().strip_prefix("hush device approve ").map(str::to_owned))
         .unwrap();
+    assert_eq!(code.len(), 11);
     let drain = std::thread::spawn(move || lines.count());
     ok(&a1, &["device", "approve", &code]);
     assert!(link.wait().unwrap().success());
@@ -253,7 +254,7 @@ fn two_of_three_guardians_restore_the_account_and_one_is_not_enough() {
             let mut v: hush_proto::GuardianShares = serde_json::from_slice(&body).unwrap();
             for i in 1..=2u8 {
                 let fake = hush_core::guardians::Share { owner: "alice".into(), set_id: "f0f0f0f0f0f0f0f0".into(), threshold: 2, share: [vec![i], vec![i * 7; 32]].concat() };
-                let sealed = hush_core::link::seal_with_context(&key, &hush_core::guardians::request_context("alice", &key), &serde_json::to_vec(&fake).unwrap()).unwrap();
+                let sealed = hush_core::hpke::seal_with_context(&key, &hush_core::guardians::request_context("alice", &key), &serde_json::to_vec(&fake).unwrap()).unwrap();
                 v.shares.push(hush_proto::B64(sealed));
             }
             return serde_json::to_vec(&v).unwrap();
