@@ -130,9 +130,13 @@ enum Command {
 
 #[derive(Args)]
 struct ServerArgs {
-    /// Address to listen on. Plain HTTP: keep it on loopback or behind a TLS proxy.
+    /// Address to listen on. The server speaks plain HTTP: it listens on loopback unless
+    /// --behind-tls-proxy says a TLS-terminating proxy is in front of it.
     #[arg(long, env = "HUSH_LISTEN", default_value = "127.0.0.1:7777")]
     listen: SocketAddr,
+    /// Allow a non-loopback address because a TLS proxy (nginx, Caddy...) terminates TLS.
+    #[arg(long, env = "HUSH_BEHIND_TLS_PROXY")]
+    behind_tls_proxy: bool,
     /// Data directory (SQLite database and blobs).
     #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
     data: PathBuf,
@@ -522,6 +526,12 @@ fn rand_index(n: usize) -> usize {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    if !args.listen.ip().is_loopback() && !args.behind_tls_proxy {
+        anyhow::bail!(
+            "hush server speaks plain HTTP, so it listens only on loopback; put a TLS proxy in front and pass --behind-tls-proxy to listen on {}",
+            args.listen
+        );
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

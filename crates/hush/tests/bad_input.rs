@@ -13,6 +13,14 @@ fn the_cli_refuses_bad_input_with_one_sentence() {
     let a = dir.path().join("a");
     register(&a, "alice", &server.url);
 
+    // The server refuses to speak plain HTTP off loopback without a TLS proxy in front.
+    let out = std::process::Command::new(hush_bin())
+        .args(["server", "--listen", "0.0.0.0:0", "--data"])
+        .arg(dir.path().join("other"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--behind-tls-proxy"));
     let e = fails(&dir.path().join("z"), &["register", "zed", "--server", &server.url]);
     assert!(e.contains("recovery phrase") && e.contains("--skip-phrase-check"), "{e}");
     let e = fails(&dir.path().join("x"), &["register", "alice", "--server", &server.url, "--skip-phrase-check"]);
