@@ -218,6 +218,7 @@ impl Client {
             recovery: None,
             guardians: None,
             held_shares: Default::default(),
+            history: Default::default(),
         };
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
@@ -627,7 +628,7 @@ impl Client {
             .await?;
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true },
+            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false },
         );
         self.save()?;
         let mut users: Vec<String> = with.to_vec();
@@ -686,8 +687,31 @@ impl Client {
             .get(id_hex)
             .cloned()
             .ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
-        let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct };
-        self.send_payload(id_hex, &payload).await
+        let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct, history: meta.history };
+        self.send_payload(id_hex, &payload).await?;
+        // With history on, whoever adds devices or members hands them the recent messages.
+        if meta.history {
+            let messages: Vec<_> = self.state.history.get(id_hex).map(|l| l.iter().cloned().collect()).unwrap_or_default();
+            if !messages.is_empty() {
+                let payload = Payload::History { id: hush_core::message::new_id(), messages };
+                self.send_payload(id_hex, &payload).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns history for new devices and members on or off in a conversation; every
+    /// member learns the setting.
+    pub async fn set_history(&mut self, target: &str, on: bool) -> Result<(), ClientError> {
+        self.sync().await?;
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        if let Some(m) = self.state.conversations.get_mut(&id) {
+            m.history = on;
+        }
+        self.save()?;
+        let meta = self.state.conversations.get(&id).cloned().ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
+        let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct, history: on };
+        self.send_payload(&id, &payload).await
     }
 
     /// Removes users (all their devices) from a conversation.
@@ -928,7 +952,17 @@ impl Client {
             self.save()?;
             for ct in cts {
                 match self.post_message(&gid, ct).await {
-                    Ok(()) => next += 1,
+                    Ok(()) => {
+                        if let Payload::Text { sent_at, text, .. } = &payloads[next] {
+                            let item = hush_core::message::HistoryItem {
+                                sender: self.state.username.clone(),
+                                sent_at: *sent_at,
+                                text: text.clone(),
+                            };
+                            self.state.remember(id_hex, item);
+                        }
+                        next += 1;
+                    }
                     Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
                         stale += 1;
                         if stale > COMMIT_RETRIES {
@@ -941,7 +975,7 @@ impl Client {
                 }
             }
         }
-        Ok(())
+        self.save()
     }
 
     async fn post_message(&mut self, gid: &[u8], message: Vec<u8>) -> Result<(), ClientError> {
@@ -1084,7 +1118,7 @@ impl Client {
         let id_hex = hex::encode(conv.id());
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: String::new(), direct: false, joined_at: at, active: true },
+            ConversationMeta { id: id_hex.clone(), name: String::new(), direct: false, joined_at: at, active: true, history: false },
         );
         self.event(&id_hex, format!("{inviter} added you"), at);
         Ok(())
@@ -1108,6 +1142,10 @@ impl Client {
                 }
                 match payload {
                     Payload::Text { sent_at, text, .. } => {
+                        self.state.remember(
+                            gid_hex,
+                            hush_core::message::HistoryItem { sender: sender.username.clone(), sent_at, text: text.clone() },
+                        );
                         let conversation = self
                             .state
                             .conversations
@@ -1137,10 +1175,34 @@ impl Client {
                         self.state.held_shares.insert(owner.clone(), share);
                         self.event(gid_hex, format!("{owner} made you one of their recovery guardians"), at);
                     }
-                    Payload::Meta { name, direct, .. } => {
+                    Payload::Meta { name, direct, history, .. } => {
                         if let Some(m) = self.state.conversations.get_mut(gid_hex) {
                             m.name = name;
                             m.direct = direct;
+                            m.history = history;
+                        }
+                    }
+                    Payload::History { messages, .. } => {
+                        // Only a device that has no history of its own yet takes it, and only
+                        // where history is on; it is shown as relayed by the member.
+                        let fresh = self.state.history.get(gid_hex).is_none_or(|l| l.is_empty());
+                        let on = self.state.conversations.get(gid_hex).is_some_and(|m| m.history);
+                        if fresh && on {
+                            let conversation = self.state.conversations.get(gid_hex).map(|m| self.display_name(m)).unwrap_or_default();
+                            for h in messages {
+                                self.state.unread.push(Received {
+                                    conversation_id: gid_hex.to_owned(),
+                                    conversation: conversation.clone(),
+                                    sender: h.sender.clone(),
+                                    sender_device: String::new(),
+                                    kind: "history".into(),
+                                    text: h.text.clone(),
+                                    sent_at: h.sent_at,
+                                    received_at: at,
+                                });
+                                self.state.remember(gid_hex, h);
+                            }
+                            self.event(gid_hex, format!("earlier messages above were handed over by {}", sender.username), at);
                         }
                     }
                 }

@@ -172,6 +172,7 @@ pub async fn link_new_device(
         recovery: bundle.recovery,
         guardians: None,
         held_shares: Default::default(),
+        history: Default::default(),
     };
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };

@@ -463,6 +463,7 @@ async fn restore(
         recovery,
         guardians: None,
         held_shares: Default::default(),
+        history: Default::default(),
     };
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };

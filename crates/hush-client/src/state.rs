@@ -81,6 +81,9 @@ pub struct ConversationMeta {
     pub joined_at: i64,
     /// False once this device left or was removed.
     pub active: bool,
+    /// Whether members hand earlier messages to devices and members who join.
+    #[serde(default)]
+    pub history: bool,
 }
 
 /// A message or event waiting to be read.
@@ -145,6 +148,26 @@ pub struct State {
     /// Shares we hold as a guardian, by owner.
     #[serde(default)]
     pub held_shares: BTreeMap<String, hush_core::guardians::Share>,
+    /// Recent messages of conversations with history on, by conversation id (bounded).
+    #[serde(default)]
+    pub history: BTreeMap<String, VecDeque<hush_core::message::HistoryItem>>,
+}
+
+/// How many messages per conversation are kept to hand to new devices and members.
+pub const HISTORY_KEPT: usize = 200;
+
+impl State {
+    /// Remembers a message for the conversation's history, if history is on there.
+    pub fn remember(&mut self, conversation: &str, item: hush_core::message::HistoryItem) {
+        if !self.conversations.get(conversation).is_some_and(|m| m.history) {
+            return;
+        }
+        let log = self.history.entry(conversation.to_owned()).or_default();
+        log.push_back(item);
+        while log.len() > HISTORY_KEPT {
+            log.pop_front();
+        }
+    }
 }
 
 impl std::fmt::Debug for State {

@@ -36,6 +36,17 @@ pub enum Payload {
         name: String,
         /// Whether this is a one-to-one conversation.
         direct: bool,
+        /// Whether members hand earlier messages to devices and members who join.
+        #[serde(default)]
+        history: bool,
+    },
+    /// Earlier messages, handed by a member to devices and members who just joined (only
+    /// in conversations with history on). Relayed, so shown as "via" that member.
+    History {
+        /// Random id (hex).
+        id: String,
+        /// Oldest first.
+        messages: Vec<HistoryItem>,
     },
 }
 
@@ -52,7 +63,10 @@ impl Payload {
     /// The payload's id.
     pub fn id(&self) -> &str {
         match self {
-            Payload::Text { id, .. } | Payload::Meta { id, .. } | Payload::GuardianShare { id, .. } => id,
+            Payload::Text { id, .. }
+            | Payload::Meta { id, .. }
+            | Payload::GuardianShare { id, .. }
+            | Payload::History { id, .. } => id,
         }
     }
 
@@ -65,6 +79,18 @@ impl Payload {
     pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+}
+
+/// One earlier message in a [`Payload::History`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryItem {
+    /// Who sent it (as the relaying member's device saw it).
+    pub sender: String,
+    /// The sender's clock, unix ms.
+    pub sent_at: i64,
+    /// The text.
+    pub text: String,
 }
 
 /// A fresh random 128-bit id, hex.

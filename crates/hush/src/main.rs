@@ -183,6 +183,14 @@ enum ConversationCmd {
         /// Conversation name or id.
         conversation: String,
     },
+    /// Let devices and members who join receive earlier messages (on), or not (off, the default).
+    History {
+        /// Conversation name or id.
+        conversation: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        setting: String,
+    },
     /// List conversations.
     List {
         /// One JSON object per line.
@@ -582,6 +590,7 @@ pub(crate) fn print_message(m: &Received, json: bool) {
     match m.kind.as_str() {
         "text" => println!("[{time}] {} | {}: {}", m.conversation, m.sender, m.text),
         "warning" => println!("[{time}] {} | WARNING: {}", m.conversation, m.text),
+        "history" => println!("[{time}] {} | (earlier) {}: {}", m.conversation, m.sender, m.text),
         _ => println!("[{time}] {} | * {}", m.conversation, m.text),
     }
 }
@@ -606,6 +615,15 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
         ConversationCmd::Remove { conversation, users } => {
             c.remove_from(&conversation, &users).await?;
             println!("removed {} from {conversation}", users.join(", "));
+        }
+        ConversationCmd::History { conversation, setting } => {
+            let on = setting == "on";
+            c.set_history(&conversation, on).await?;
+            if on {
+                println!("history is on in {conversation}: devices and members who join from now on receive earlier messages from the member who adds them");
+            } else {
+                println!("history is off in {conversation}: whoever joins sees only what is sent after");
+            }
         }
         ConversationCmd::Leave { conversation } => {
             c.leave(&conversation).await?;

@@ -219,3 +219,31 @@ fn a_member_who_leaves_reads_nothing_afterwards() {
     let list = ok(&c, &["conversation", "list"]);
     assert!(list.contains("[left]"), "{list}");
 }
+
+#[test]
+fn with_history_on_a_late_member_receives_earlier_messages() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a, b, c, d) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"), dir.path().join("d"));
+    for (h, u) in [(&a, "alice"), (&b, "bob"), (&c, "carol"), (&d, "dave")] {
+        register(h, u, &server.url);
+    }
+    ok(&a, &["conversation", "create", "book-club", "--with", "bob"]);
+    ok(&a, &["conversation", "history", "book-club", "on"]);
+    read(&b);
+    ok(&a, &["send", "book-club", "chapter one was slow"]);
+    ok(&b, &["send", "book-club", "chapter two is better"]);
+    read(&a);
+    ok(&b, &["conversation", "add", "book-club", "carol"]);
+    let got = read(&c);
+    let earlier: Vec<_> = got.iter().filter(|m| m["kind"] == "history").map(|m| (m["sender"].as_str().unwrap().to_owned(), m["text"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(earlier, vec![("alice".to_owned(), "chapter one was slow".to_owned()), ("bob".to_owned(), "chapter two is better".to_owned())], "{got:?}");
+    // Members who were there already don't get it again.
+    assert!(read(&a).iter().all(|m| m["kind"] != "history"));
+
+    // With history off (the default), a late member sees nothing earlier.
+    ok(&a, &["conversation", "create", "quiet", "--with", "bob"]);
+    ok(&a, &["send", "quiet", "before dave"]);
+    ok(&a, &["conversation", "add", "quiet", "dave"]);
+    assert!(read(&d).iter().all(|m| m["kind"] != "history" && m["text"] != "before dave"));
+}
