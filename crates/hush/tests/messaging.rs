@@ -98,6 +98,10 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     register(&b, "bob", &server.url);
     ok(&b, &["send", "alice", "hello alice's first device"]);
     assert_eq!(texts(&read(&a1)), vec!["hello alice's first device"]);
+    // History on in this conversation: a device linked later gets what follows.
+    ok(&a1, &["conversation", "history", "bob", "on"]);
+    ok(&b, &["send", "alice", "kept for new devices"]);
+    assert_eq!(texts(&read(&a1)), vec!["kept for new devices"]);
 
     // Link a second device: it shows a code, the first device approves it.
     let mut link = std::process::Command::new(hush_bin())
@@ -140,6 +144,10 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     read(&b);
     let joined = read(&a2);
     assert!(joined.iter().any(|m| m["kind"] == "event"), "{joined:?}");
+    assert!(
+        joined.iter().any(|m| m["kind"] == "history" && m["text"] == "kept for new devices"),
+        "the linked device sees history where it is on: {joined:?}"
+    );
     ok(&b, &["send", "alice", "to both of alice's devices"]);
     assert_eq!(texts(&read(&a1)), vec!["to both of alice's devices"]);
     assert_eq!(texts(&read(&a2)), vec!["to both of alice's devices"]);
