@@ -160,32 +160,56 @@ pub struct MemberView {
     pub fingerprint: String,
 }
 
+/// Checks what every new device needs before anything is made: a valid username, a
+/// passphrase, and a home that holds no account yet (its lock taken).
+fn new_home(home_dir: &Path, username: &str, passphrase: &[u8]) -> Result<Home, ClientError> {
+    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
+    if passphrase.is_empty() {
+        return Err(ClientError::Usage("the passphrase may not be empty".into()));
+    }
+    let home = Home::lock(home_dir)?;
+    if home.has_state() {
+        return Err(ClientError::AccountExists(home_dir.display().to_string()));
+    }
+    Ok(home)
+}
+
+/// A new device's certificate and a batch of its KeyPackages, for the server.
+fn device_upload(provider: &HushProvider, device_key: &SecretKey, certificate: &DeviceCertificate) -> Result<proto::DeviceUpload, ClientError> {
+    let (kps, last) = mls::key_packages(provider, &Device { key: device_key, certificate }, KEY_PACKAGE_BATCH)?;
+    Ok(proto::DeviceUpload {
+        certificate: B64(certificate.encode()),
+        key_packages: kps.into_iter().map(B64).collect(),
+        last_resort: B64(last),
+    })
+}
+
 impl Client {
+    /// Seals a new device's first state, then checks that the key directory shows our
+    /// identity key with exactly our devices (this one included) and acknowledges that.
+    async fn start_new_device(&mut self) -> Result<(), ClientError> {
+        self.save()?;
+        let own = self.own_device_list().await?;
+        let ik = self.identity.public();
+        self.kt_acknowledge(&hush_core::kt::directory_value(&ik, &own));
+        let me = self.state.username.clone();
+        self.kt_check_user(&me, &ik, &own).await?;
+        self.save()
+    }
+
     /// Creates an account: identity key, first device, KeyPackages, registration.
     pub async fn register(home_dir: &Path, server: &str, username: &str, passphrase: &[u8]) -> Result<Client, ClientError> {
-        hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
-        if passphrase.is_empty() {
-            return Err(ClientError::Usage("the passphrase may not be empty".into()));
-        }
-        let home = Home::lock(home_dir)?;
-        if home.has_state() {
-            return Err(ClientError::AccountExists(home_dir.display().to_string()));
-        }
+        let home = new_home(home_dir, username, passphrase)?;
         let api = Api::new(server)?;
         let identity = SecretKey::generate();
         let device_key = SecretKey::generate();
         let device_id = new_device_id();
         let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
         let provider = HushProvider::new()?;
-        let (kps, last) = mls::key_packages(&provider, &Device { key: &device_key, certificate: &certificate }, KEY_PACKAGE_BATCH)?;
         let req = proto::RegisterRequest {
             username: username.to_owned(),
             identity_key: B64(identity.public().0.to_vec()),
-            device: proto::DeviceUpload {
-                certificate: B64(certificate.encode()),
-                key_packages: kps.into_iter().map(B64).collect(),
-                last_resort: B64(last),
-            },
+            device: device_upload(&provider, &device_key, &certificate)?,
         };
         let signer = Signer { device_id: &device_id, key: &device_key };
         let _: proto::RegisteredDevice = api
@@ -200,36 +224,12 @@ impl Client {
             username.to_owned(),
             Contact { identity_key: identity.public(), pinned_at: hush_core::now_ms(), changed_key: None, verified: true },
         );
-        let state = State {
-            version: 1,
-            server: api.base().to_owned(),
-            username: username.to_owned(),
-            device_id,
-            identity_secret: SecretBytes(zeroize::Zeroizing::new(identity.to_bytes().to_vec())),
-            device_secret: SecretBytes(zeroize::Zeroizing::new(device_key.to_bytes().to_vec())),
-            certificate: certificate.encode(),
-            contacts,
-            conversations: Default::default(),
-            unread: Vec::new(),
-            seen: Default::default(),
-            pending_device_checks: Default::default(),
-            mls: SecretBytes::default(),
-            kt: Default::default(),
-            recovery: None,
-            guardians: None,
-            held_shares: Default::default(),
-            history: Default::default(),
-        };
+        let state = State::new_device(api.base(), username, &identity, &device_key, &certificate, contacts);
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
-        client.save()?;
         // The server published us in its key directory: pin its VRF key and first root,
         // and check that it holds exactly our key and this device.
-        let own = vec![(client.state.device_id.clone(), client.device_key.public())];
-        client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
-        let me = client.state.username.clone();
-        let ik = client.identity.public();
-        client.kt_check_user(&me, &ik, &own).await?;
+        client.start_new_device().await?;
         // The recovery phrase, and the first backup it unlocks.
         let phrase = client.setup_recovery();
         client.fresh_phrase = Some(phrase);

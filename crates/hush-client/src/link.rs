@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hush_core::identity::{DeviceCertificate, PublicKey, SecretKey, new_device_id};
 use hush_core::link::{LinkCode, Pake};
-use hush_core::mls::{self, Device, HushProvider};
+use hush_core::mls::HushProvider;
 use hush_core::sealed::SealKey;
 use hush_proto::{self as proto, B64};
 use reqwest::Method;
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::{Api, Signer};
-use crate::state::{Contact, Home, SecretBytes, State};
-use crate::{Client, ClientError, KEY_PACKAGE_BATCH};
+use crate::state::{Contact, SecretBytes, State};
+use crate::{Client, ClientError};
 
 /// How long either device waits for the other.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -58,14 +58,7 @@ pub async fn link_new_device(
     passphrase: &[u8],
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
-    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
-    if passphrase.is_empty() {
-        return Err(ClientError::Usage("the passphrase may not be empty".into()));
-    }
-    let home = Home::lock(home_dir)?;
-    if home.has_state() {
-        return Err(ClientError::AccountExists(home_dir.display().to_string()));
-    }
+    let home = crate::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server)?;
     let mut attempt = 0;
     let (code, pake, link_id) = loop {
@@ -138,12 +131,7 @@ pub async fn link_new_device(
     }
 
     let provider = HushProvider::new()?;
-    let (kps, last) = mls::key_packages(&provider, &Device { key: &device_key, certificate: &certificate }, KEY_PACKAGE_BATCH)?;
-    let upload = proto::DeviceUpload {
-        certificate: B64(certificate.encode()),
-        key_packages: kps.into_iter().map(B64).collect(),
-        last_resort: B64(last),
-    };
+    let upload = crate::device_upload(&provider, &device_key, &certificate)?;
     let signer = Signer { device_id: &body.device_id, key: &device_key };
     let _: proto::RegisteredDevice = api.call(Some(&signer), Method::POST, "/v1/devices", Some(&upload)).await?;
 
@@ -154,36 +142,12 @@ pub async fn link_new_device(
         changed_key: None,
         verified: true,
     });
-    let state = State {
-        version: 1,
-        server: api.base().to_owned(),
-        username: username.to_owned(),
-        device_id: body.device_id.clone(),
-        identity_secret: SecretBytes(Zeroizing::new(identity.to_bytes().to_vec())),
-        device_secret: SecretBytes(Zeroizing::new(device_key.to_bytes().to_vec())),
-        certificate: certificate.encode(),
-        contacts,
-        conversations: Default::default(),
-        unread: Vec::new(),
-        seen: Default::default(),
-        pending_device_checks: Default::default(),
-        mls: SecretBytes::default(),
-        kt: Default::default(),
-        recovery: bundle.recovery,
-        guardians: None,
-        held_shares: Default::default(),
-        history: Default::default(),
-    };
+    let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, contacts);
+    state.recovery = bundle.recovery;
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
-    client.save()?;
     // Our devices, now including this one, as the directory must show them.
-    let own = client.own_device_list().await?;
-    client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
-    let me = client.state.username.clone();
-    let ik = client.identity.public();
-    client.kt_check_user(&me, &ik, &own).await?;
-    client.save()?;
+    client.start_new_device().await?;
     Ok(client)
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-use hush_core::mls::{self, Device, HushProvider};
+use hush_core::mls::HushProvider;
 use hush_core::recovery::{RecoveryPhrase, open_backup, seal_backup};
 use hush_core::sealed::SealKey;
 use hush_proto::{self as proto, B64};
@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{Api, Signer};
 use crate::state::{Contact, Home, SecretBytes, State};
-use crate::{Client, ClientError, KEY_PACKAGE_BATCH};
+use crate::{Client, ClientError};
 
 /// What a device keeps to keep the backup current.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -295,12 +295,8 @@ pub async fn recover(
     phrase_text: &str,
     passphrase: &[u8],
 ) -> Result<Client, ClientError> {
-    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
     let phrase = RecoveryPhrase::parse(phrase_text).map_err(|e| ClientError::Usage(e.to_string()))?;
-    let home = Home::lock(home_dir)?;
-    if home.has_state() {
-        return Err(ClientError::AccountExists(home_dir.display().to_string()));
-    }
+    let home = crate::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server)?;
     let keys = phrase.keys();
     let backup = fetch_backup(&api, username, &keys.auth_key).await?;
@@ -326,14 +322,7 @@ pub async fn recover_with_guardians(
     wait: std::time::Duration,
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
-    hush_core::username::validate(username).map_err(|e| ClientError::Usage(e.to_string()))?;
-    if passphrase.is_empty() {
-        return Err(ClientError::Usage("the passphrase may not be empty".into()));
-    }
-    let home = Home::lock(home_dir)?;
-    if home.has_state() {
-        return Err(ClientError::AccountExists(home_dir.display().to_string()));
-    }
+    let home = crate::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server)?;
     let keys = hush_core::hpke::Receiver::generate().map_err(err)?;
     let req = proto::GuardianRequest { username: username.to_owned(), hpke_key: B64(keys.public.clone()) };
@@ -416,9 +405,6 @@ async fn restore(
     recovery: Option<RecoveryState>,
     passphrase: &[u8],
 ) -> Result<Client, ClientError> {
-    if passphrase.is_empty() {
-        return Err(ClientError::Usage("the passphrase may not be empty".into()));
-    }
     let bundle: BackupBundle = serde_json::from_slice(plain).map_err(|_| ClientError::Usage("the backup is malformed".into()))?;
     if bundle.username != username {
         return Err(ClientError::Usage("the backup is of another account".into()));
@@ -428,12 +414,7 @@ async fn restore(
     let device_id = new_device_id();
     let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
     let provider = HushProvider::new()?;
-    let (kps, last) = mls::key_packages(&provider, &Device { key: &device_key, certificate: &certificate }, KEY_PACKAGE_BATCH)?;
-    let upload = proto::DeviceUpload {
-        certificate: B64(certificate.encode()),
-        key_packages: kps.into_iter().map(B64).collect(),
-        last_resort: B64(last),
-    };
+    let upload = crate::device_upload(&provider, &device_key, &certificate)?;
     let signer = Signer { device_id: &device_id, key: &device_key };
     let _: proto::RegisteredDevice = api
         .call(Some(&signer), Method::POST, "/v1/devices", Some(&upload))
@@ -445,35 +426,12 @@ async fn restore(
             _ => ClientError::Api(e),
         })?;
 
-    let state = State {
-        version: 1,
-        server: api.base().to_owned(),
-        username: username.to_owned(),
-        device_id,
-        identity_secret: SecretBytes(Zeroizing::new(identity.to_bytes().to_vec())),
-        device_secret: SecretBytes(Zeroizing::new(device_key.to_bytes().to_vec())),
-        certificate: certificate.encode(),
-        contacts: bundle.contacts,
-        conversations: Default::default(),
-        unread: Vec::new(),
-        seen: Default::default(),
-        pending_device_checks: Default::default(),
-        mls: SecretBytes::default(),
-        kt: crate::kt::KtState { acknowledged: bundle.acknowledged, ..Default::default() },
-        recovery,
-        guardians: None,
-        held_shares: Default::default(),
-        history: Default::default(),
-    };
+    let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, bundle.contacts);
+    state.kt.acknowledged = bundle.acknowledged;
+    state.recovery = recovery;
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
-    client.save()?;
     // The key directory must show this identity key with our devices, this one included.
-    let own = client.own_device_list().await?;
-    client.kt_acknowledge(&hush_core::kt::directory_value(&client.identity.public(), &own));
-    let me = client.state.username.clone();
-    let ik = client.identity.public();
-    client.kt_check_user(&me, &ik, &own).await?;
-    client.save()?;
+    client.start_new_device().await?;
     Ok(client)
 }

@@ -153,6 +153,39 @@ pub struct State {
     pub history: BTreeMap<String, VecDeque<hush_core::message::HistoryItem>>,
 }
 
+impl State {
+    /// The state of a device that just joined `username`'s account.
+    pub fn new_device(
+        server: &str,
+        username: &str,
+        identity: &hush_core::identity::SecretKey,
+        device_key: &hush_core::identity::SecretKey,
+        certificate: &hush_core::identity::DeviceCertificate,
+        contacts: BTreeMap<String, Contact>,
+    ) -> State {
+        State {
+            version: 1,
+            server: server.to_owned(),
+            username: username.to_owned(),
+            device_id: certificate.body().device_id.clone(),
+            identity_secret: SecretBytes(Zeroizing::new(identity.to_bytes().to_vec())),
+            device_secret: SecretBytes(Zeroizing::new(device_key.to_bytes().to_vec())),
+            certificate: certificate.encode(),
+            contacts,
+            conversations: Default::default(),
+            unread: Vec::new(),
+            seen: Default::default(),
+            pending_device_checks: Default::default(),
+            mls: SecretBytes::default(),
+            kt: Default::default(),
+            recovery: None,
+            guardians: None,
+            held_shares: Default::default(),
+            history: Default::default(),
+        }
+    }
+}
+
 /// How many messages per conversation are kept to hand to new devices and members.
 pub const HISTORY_KEPT: usize = 200;
 
