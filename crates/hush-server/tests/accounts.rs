@@ -5,316 +5,37 @@
 // Tests state their expectations with unwrap/expect/panic: a failure is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt as _;
-use hush_core::auth::{canonical_request, fresh_nonce};
-use hush_core::identity::{DeviceCertificate, PublicKey, SecretKey, new_device_id};
-use hush_core::kt::{Root, directory_value, verify_lookup};
-use hush_core::mls::{self, Conversation, Device, HushProvider};
+use hush_core::identity::{SecretKey, new_device_id};
+use hush_core::kt::{directory_value, verify_lookup};
+use hush_core::mls;
 use hush_proto::{
-    B64, Backup, BackupUpload, ClaimResponse, CommitRequest, DeviceUpload, ErrorBody, GroupInfo, InboxKind,
-    InboxResponse, KtInfo, KtLookup, RECOVERY_DEVICE, RegisterRequest, UserRecord,
+    B64, Backup, ClaimResponse, CommitRequest, GroupInfo, InboxKind, InboxResponse, KtInfo, KtLookup, RECOVERY_DEVICE,
+    UserRecord,
 };
-use hush_server::{Server, ServerConfig, ServerError};
+use hush_server::ServerConfig;
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+mod common;
+
+use common::{
+    Client, Running, TestDevice, backup, conversation_with, copy_key, devices_of, expect_error, root, sign, websocket,
+};
 
 // ---------------------------------------------------------------------------------------
-// Harness (as in tests/api.rs)
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        Self::start_with(ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf())).await
-    }
-
-    async fn start_with(config: ServerConfig) -> Running {
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Graceful shutdown; `run` must return `Ok`.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server stops within 10 s")
-            .expect("server task did not panic");
-        assert!(result.is_ok(), "run returned {result:?}");
-    }
-}
-
-/// A user's device with real keys and its own MLS provider.
-struct TestDevice {
-    username: String,
-    identity: SecretKey,
-    key: SecretKey,
-    device_id: String,
-    cert: DeviceCertificate,
-    provider: HushProvider,
-}
-
-impl TestDevice {
-    fn new(username: &str) -> TestDevice {
-        Self::of(username, SecretKey::generate())
-    }
-
-    /// A device of the user holding `identity`.
-    fn of(username: &str, identity: SecretKey) -> TestDevice {
-        Self::with_key(username, identity, SecretKey::generate(), new_device_id())
-    }
-
-    /// A device with this very key and id, certified by `identity`.
-    fn with_key(username: &str, identity: SecretKey, key: SecretKey, device_id: String) -> TestDevice {
-        let cert = DeviceCertificate::issue(&identity, username, &device_id, key.public());
-        TestDevice {
-            username: username.to_owned(),
-            identity,
-            key,
-            device_id,
-            cert,
-            provider: HushProvider::new().expect("provider"),
-        }
-    }
-
-    /// Another device of the same user.
-    fn sibling(&self) -> TestDevice {
-        Self::of(&self.username, copy_key(&self.identity))
-    }
-
-    fn mls(&self) -> Device<'_> {
-        Device {
-            key: &self.key,
-            certificate: &self.cert,
-        }
-    }
-
-    fn upload(&self, count: usize) -> DeviceUpload {
-        let (kps, last) = mls::key_packages(&self.provider, &self.mls(), count).expect("key packages");
-        DeviceUpload {
-            certificate: B64(self.cert.encode()),
-            key_packages: kps.into_iter().map(B64).collect(),
-            last_resort: B64(last),
-        }
-    }
-
-    fn register_request(&self, count: usize) -> RegisterRequest {
-        RegisterRequest {
-            username: self.username.clone(),
-            identity_key: B64(self.identity.public().0.to_vec()),
-            device: self.upload(count),
-        }
-    }
-}
-
-fn copy_key(key: &SecretKey) -> SecretKey {
-    SecretKey::from_bytes(&*key.to_bytes()).unwrap()
-}
-
-/// Signature headers for a request, as a client makes them.
-struct Signature {
-    device_id: String,
-    timestamp: i64,
-    nonce: String,
-    signature: String,
-}
-
-fn sign(key: &SecretKey, device_id: &str, method: &str, path: &str, body: &[u8]) -> Signature {
-    let timestamp = hush_core::now_ms();
-    let nonce = fresh_nonce();
-    let signature = key.sign(&canonical_request(method, path, timestamp, &nonce, body));
-    Signature {
-        device_id: device_id.to_owned(),
-        timestamp,
-        nonce,
-        signature: URL_SAFE_NO_PAD.encode(signature),
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-}
+// Harness: tests/common/mod.rs, and what only these tests need
 
 impl Client {
-    fn new() -> Client {
-        Client {
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send_signed(&self, server: &Running, method: &str, path: &str, body: Vec<u8>, sig: &Signature) -> reqwest::Response {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.http
-            .request(method, server.url(path))
-            .header(hush_proto::HEADER_DEVICE, &sig.device_id)
-            .header(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string())
-            .header(hush_proto::HEADER_NONCE, &sig.nonce)
-            .header(hush_proto::HEADER_SIGNATURE, &sig.signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
-    async fn raw(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
-        let sig = sign(&dev.key, &dev.device_id, method, path, &body);
-        self.send_signed(server, method, path, body, &sig).await
-    }
-
-    async fn post<T: serde::Serialize>(&self, server: &Running, dev: &TestDevice, path: &str, body: &T) -> reqwest::Response {
-        self.raw(server, dev, "POST", path, serde_json::to_vec(body).unwrap()).await
-    }
-
-    async fn get(&self, server: &Running, dev: &TestDevice, path: &str) -> reqwest::Response {
-        self.raw(server, dev, "GET", path, Vec::new()).await
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, server: &Running, dev: &TestDevice, path: &str) -> T {
-        let res = self.get(server, dev, path).await;
-        assert_eq!(res.status(), StatusCode::OK, "{path}: {:?}", res.text().await);
-        res.json().await.unwrap()
-    }
-
-    async fn register(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/register", &dev.register_request(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn add_device(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/devices", &dev.upload(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
     async fn revoke(&self, server: &Running, by: &TestDevice, device_id: &str) -> reqwest::Response {
         self.raw(server, by, "POST", &format!("/v1/devices/{device_id}/revoke"), Vec::new()).await
     }
 
-    async fn inbox(&self, server: &Running, dev: &TestDevice) -> InboxResponse {
-        self.get_json(server, dev, "/v1/inbox").await
-    }
-
-    async fn put_backup(&self, server: &Running, dev: &TestDevice, upload: &BackupUpload) -> reqwest::Response {
-        self.raw(server, dev, "PUT", "/v1/backup", serde_json::to_vec(upload).unwrap()).await
-    }
-
     /// `GET /v1/recovery/{username}` signed with `key` as the recovery device.
     async fn recover(&self, server: &Running, username: &str, key: &SecretKey) -> reqwest::Response {
-        let path = format!("/v1/recovery/{username}");
-        let sig = sign(key, RECOVERY_DEVICE, "GET", &path, b"");
-        self.send_signed(server, "GET", &path, Vec::new(), &sig).await
+        self.recover_at(server, &format!("/v1/recovery/{username}"), key).await
     }
-}
-
-/// Asserts an error answer: status, JSON content type, and the code.
-async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) -> ErrorBody {
-    assert_eq!(res.status(), status);
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(ct.starts_with("application/json"), "content type {ct:?}");
-    let body: ErrorBody = res.json().await.expect("a JSON error body");
-    assert_eq!(body.error, code, "message: {}", body.message);
-    assert!(!body.message.is_empty());
-    body
-}
-
-fn root(r: &hush_proto::KtRoot) -> Root {
-    Root {
-        epoch: r.epoch,
-        hash: r.root_hash.0.as_slice().try_into().expect("a 32-byte root hash"),
-    }
-}
-
-fn devices_of(devs: &[&TestDevice]) -> Vec<(String, PublicKey)> {
-    devs.iter().map(|d| (d.device_id.clone(), d.key.public())).collect()
-}
-
-/// `owner` creates a conversation and adds every device of `others`.
-async fn conversation_with(client: &Client, server: &Running, owner: &TestDevice, others: &[&TestDevice]) -> Conversation {
-    let mut conv = Conversation::create(&owner.provider, &owner.mls()).unwrap();
-    let res = client
-        .post(server, owner, "/v1/groups", &serde_json::json!({ "group_id": B64(conv.id()) }))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let mut kps = Vec::new();
-    let mut added = Vec::new();
-    for other in others {
-        let claim: ClaimResponse = client
-            .post(server, owner, &format!("/v1/users/{}/claim", other.username), &())
-            .await
-            .json()
-            .await
-            .unwrap();
-        for c in claim.key_packages {
-            kps.push(mls::check_key_package(&c.key_package.0).unwrap().key_package);
-            added.push(c.device_id);
-        }
-    }
-    let out = conv.change_members(&owner.provider, &owner.mls(), kps, &[]).unwrap();
-    let res = client
-        .post(
-            server,
-            owner,
-            &format!("/v1/groups/{}/commit", hex::encode(conv.id())),
-            &CommitRequest {
-                commit: B64(out.commit),
-                welcome: out.welcome.map(B64),
-                added_devices: added,
-                removed_devices: vec![],
-            },
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
-    conv.confirm_commit(&owner.provider).unwrap();
-    conv
-}
-
-/// Opens `dev`'s WebSocket.
-async fn websocket(
-    server: &Running,
-    dev: &TestDevice,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let sig = sign(&dev.key, &dev.device_id, "GET", "/v1/ws", b"");
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/v1/ws", server.addr))
-            .unwrap();
-    let h = request.headers_mut();
-    h.insert(hush_proto::HEADER_DEVICE, sig.device_id.parse().unwrap());
-    h.insert(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string().parse().unwrap());
-    h.insert(hush_proto::HEADER_NONCE, sig.nonce.parse().unwrap());
-    h.insert(hush_proto::HEADER_SIGNATURE, sig.signature.parse().unwrap());
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket opens");
-    socket
 }
 
 fn revocations(inbox: &InboxResponse) -> Vec<(String, Option<String>)> {
@@ -489,14 +210,6 @@ async fn a_revoked_device_is_gone_everywhere_and_its_contacts_are_told() {
 // ---------------------------------------------------------------------------------------
 // Backup and recovery
 
-fn backup(auth: &SecretKey, version: u64, blob: &[u8]) -> BackupUpload {
-    BackupUpload {
-        auth_key: B64(auth.public().0.to_vec()),
-        version,
-        blob: B64(blob.to_vec()),
-    }
-}
-
 #[tokio::test]
 async fn a_backup_is_stored_by_version_and_fetched_with_the_recovery_key_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,13 +226,13 @@ async fn a_backup_is_stored_by_version_and_fetched_with_the_recovery_key_only() 
     client.register(&server, &bob, 1).await;
     let recovery = SecretKey::generate();
 
-    let res = client.put_backup(&server, &alice, &backup(&recovery, 1, b"sealed one")).await;
+    let res = client.put_backup(&server, &alice, "/v1/backup", &backup(&recovery, 1, b"sealed one")).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     // Any device of the account may replace it with a later version.
-    let res = client.put_backup(&server, &phone, &backup(&recovery, 2, b"sealed two")).await;
+    let res = client.put_backup(&server, &phone, "/v1/backup", &backup(&recovery, 2, b"sealed two")).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     for version in [2, 1] {
-        let res = client.put_backup(&server, &alice, &backup(&recovery, version, b"stale")).await;
+        let res = client.put_backup(&server, &alice, "/v1/backup", &backup(&recovery, version, b"stale")).await;
         let body = expect_error(res, StatusCode::CONFLICT, "conflict").await;
         assert!(body.message.contains("newer backup"), "{}", body.message);
     }
@@ -527,22 +240,16 @@ async fn a_backup_is_stored_by_version_and_fetched_with_the_recovery_key_only() 
     // Malformed uploads.
     let mut bad_key = backup(&recovery, 3, b"x");
     bad_key.auth_key = B64(vec![7; 31]);
-    let res = client.put_backup(&server, &alice, &bad_key).await;
+    let res = client.put_backup(&server, &alice, "/v1/backup", &bad_key).await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    let res = client.put_backup(&server, &alice, &backup(&recovery, 3, b"")).await;
+    let res = client.put_backup(&server, &alice, "/v1/backup", &backup(&recovery, 3, b"")).await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    let res = client.put_backup(&server, &alice, &backup(&recovery, u64::MAX, b"x")).await;
+    let res = client.put_backup(&server, &alice, "/v1/backup", &backup(&recovery, u64::MAX, b"x")).await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    let res = client.put_backup(&server, &alice, &backup(&recovery, 3, &vec![1; 1024 * 1024 + 1])).await;
+    let res = client.put_backup(&server, &alice, "/v1/backup", &backup(&recovery, 3, &vec![1; 1024 * 1024 + 1])).await;
     expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
     // Unsigned.
-    let res = client
-        .http
-        .put(server.url("/v1/backup"))
-        .body(serde_json::to_vec(&backup(&recovery, 3, b"x")).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = client.put_backup_unsigned(&server, "/v1/backup", &backup(&recovery, 3, b"x")).await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // The recovery key fetches the latest version.
@@ -594,14 +301,14 @@ async fn a_backup_is_stored_by_version_and_fetched_with_the_recovery_key_only() 
     expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Per account: bob's recovery is not limited by guesses at alice's.
     let bob_recovery = SecretKey::generate();
-    let res = client.put_backup(&server, &bob, &backup(&bob_recovery, 0, b"bob's")).await;
+    let res = client.put_backup(&server, &bob, "/v1/backup", &backup(&bob_recovery, 0, b"bob's")).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let got: Backup = client.recover(&server, "bob", &bob_recovery).await.json().await.unwrap();
     assert_eq!((got.version, got.blob.0.as_slice()), (0, &b"bob's"[..]));
 
     // A backup as large as allowed is stored and comes back whole.
     let big = vec![0x5a; 1024 * 1024];
-    let res = client.put_backup(&server, &bob, &backup(&bob_recovery, 1, &big)).await;
+    let res = client.put_backup(&server, &bob, "/v1/backup", &backup(&bob_recovery, 1, &big)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     let got: Backup = client.recover(&server, "bob", &bob_recovery).await.json().await.unwrap();
     assert_eq!(got.version, 1);

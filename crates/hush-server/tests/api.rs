@@ -4,209 +4,27 @@
 // Tests state their expectations with unwrap/expect/panic: a failure is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt as _;
 use hush_core::auth::{canonical_request, fresh_nonce};
-use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-use hush_core::mls::{self, Conversation, Device, HushProvider, Incoming, PendingJoin};
+use hush_core::identity::{SecretKey, new_device_id};
+use hush_core::mls::{self, Incoming, PendingJoin};
 use hush_proto::{
-    Accepted, ClaimResponse, CommitRequest, DeviceUpload, ErrorBody, GroupInfo, InboxKind, InboxResponse,
-    KeyPackageCount, MessageRequest, RegisterRequest, RegisteredDevice, UserRecord, B64,
+    Accepted, ClaimResponse, CommitRequest, ErrorBody, GroupInfo, InboxKind, InboxResponse, KeyPackageCount,
+    MessageRequest, RegisteredDevice, UserRecord, B64,
 };
-use hush_server::{Server, ServerConfig, ServerError};
+use hush_server::{Server, ServerConfig};
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+mod common;
+
+use common::{Client, Running, Signature, TestDevice, conversation_with, expect_error, sign, websocket};
 
 // ---------------------------------------------------------------------------------------
-// Harness
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        Self::start_with(ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf())).await
-    }
-
-    async fn start_with(config: ServerConfig) -> Running {
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Graceful shutdown; `run` must return `Ok`.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server stops within 10 s")
-            .expect("server task did not panic");
-        assert!(result.is_ok(), "run returned {result:?}");
-    }
-
-    /// Like a crash: the server's task is dropped mid-flight, nothing is closed cleanly.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
-
-/// A user's device with real keys and its own MLS provider.
-struct TestDevice {
-    username: String,
-    identity: SecretKey,
-    key: SecretKey,
-    device_id: String,
-    cert: DeviceCertificate,
-    provider: HushProvider,
-}
-
-impl TestDevice {
-    fn new(username: &str) -> TestDevice {
-        let identity = SecretKey::generate();
-        Self::of(username, identity)
-    }
-
-    /// Another device of the user holding `identity`.
-    fn of(username: &str, identity: SecretKey) -> TestDevice {
-        let key = SecretKey::generate();
-        let device_id = new_device_id();
-        let cert = DeviceCertificate::issue(&identity, username, &device_id, key.public());
-        TestDevice {
-            username: username.to_owned(),
-            identity,
-            key,
-            device_id,
-            cert,
-            provider: HushProvider::new().expect("provider"),
-        }
-    }
-
-    fn mls(&self) -> Device<'_> {
-        Device {
-            key: &self.key,
-            certificate: &self.cert,
-        }
-    }
-
-    fn upload(&self, count: usize) -> DeviceUpload {
-        let (kps, last) = mls::key_packages(&self.provider, &self.mls(), count).expect("key packages");
-        DeviceUpload {
-            certificate: B64(self.cert.encode()),
-            key_packages: kps.into_iter().map(B64).collect(),
-            last_resort: B64(last),
-        }
-    }
-
-    fn register_request(&self, count: usize) -> RegisterRequest {
-        RegisterRequest {
-            username: self.username.clone(),
-            identity_key: B64(self.identity.public().0.to_vec()),
-            device: self.upload(count),
-        }
-    }
-}
-
-/// Signature headers for a request, as a client makes them.
-struct Signature {
-    device_id: String,
-    timestamp: i64,
-    nonce: String,
-    signature: String,
-}
-
-fn sign(key: &SecretKey, device_id: &str, method: &str, path: &str, body: &[u8]) -> Signature {
-    let timestamp = hush_core::now_ms();
-    let nonce = fresh_nonce();
-    let signature = key.sign(&canonical_request(method, path, timestamp, &nonce, body));
-    Signature {
-        device_id: device_id.to_owned(),
-        timestamp,
-        nonce,
-        signature: URL_SAFE_NO_PAD.encode(signature),
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new() -> Client {
-        Client {
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send_signed(
-        &self,
-        server: &Running,
-        method: &str,
-        path: &str,
-        body: Vec<u8>,
-        sig: &Signature,
-    ) -> reqwest::Response {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.http
-            .request(method, server.url(path))
-            .header(hush_proto::HEADER_DEVICE, &sig.device_id)
-            .header(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string())
-            .header(hush_proto::HEADER_NONCE, &sig.nonce)
-            .header(hush_proto::HEADER_SIGNATURE, &sig.signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
-    async fn raw(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
-        let sig = sign(&dev.key, &dev.device_id, method, path, &body);
-        self.send_signed(server, method, path, body, &sig).await
-    }
-
-    async fn post<T: serde::Serialize>(&self, server: &Running, dev: &TestDevice, path: &str, body: &T) -> reqwest::Response {
-        self.raw(server, dev, "POST", path, serde_json::to_vec(body).unwrap()).await
-    }
-
-    async fn get(&self, server: &Running, dev: &TestDevice, path: &str) -> reqwest::Response {
-        self.raw(server, dev, "GET", path, Vec::new()).await
-    }
-
-    async fn register(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/register", &dev.register_request(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn inbox(&self, server: &Running, dev: &TestDevice) -> InboxResponse {
-        let res = self.get(server, dev, "/v1/inbox").await;
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
-    }
-}
+// Harness: tests/common/mod.rs, and what only these tests need
 
 /// Sends a signed POST with a chunked body over a bare TCP connection; returns the raw answer.
 async fn chunked_post(server: &Running, dev: &TestDevice, path: &str, body: &[u8]) -> String {
@@ -241,71 +59,6 @@ async fn chunked_post(server: &Running, dev: &TestDevice, path: &str, body: &[u8
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
-
-/// Asserts an error answer: status, JSON content type, and the code.
-async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) -> ErrorBody {
-    assert_eq!(res.status(), status);
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(ct.starts_with("application/json"), "content type {ct:?}");
-    let body: ErrorBody = res.json().await.expect("a JSON error body");
-    assert_eq!(body.error, code, "message: {}", body.message);
-    assert!(!body.message.is_empty());
-    body
-}
-
-/// Alice creates a conversation on the server and adds `others` (one device each).
-async fn conversation_with(
-    client: &Client,
-    server: &Running,
-    alice: &TestDevice,
-    others: &[&TestDevice],
-) -> Conversation {
-    let mut conv = Conversation::create(&alice.provider, &alice.mls()).unwrap();
-    let res = client
-        .post(server, alice, "/v1/groups", &serde_json::json!({ "group_id": B64(conv.id()) }))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    if others.is_empty() {
-        return conv;
-    }
-    let mut kps = Vec::new();
-    let mut added = Vec::new();
-    for other in others {
-        let claim: ClaimResponse = client
-            .post(server, alice, &format!("/v1/users/{}/claim", other.username), &())
-            .await
-            .json()
-            .await
-            .unwrap();
-        for c in claim.key_packages {
-            kps.push(mls::check_key_package(&c.key_package.0).unwrap().key_package);
-            added.push(c.device_id);
-        }
-    }
-    let out = conv.change_members(&alice.provider, &alice.mls(), kps, &[]).unwrap();
-    let res = client
-        .post(
-            server,
-            alice,
-            &format!("/v1/groups/{}/commit", hex::encode(conv.id())),
-            &CommitRequest {
-                commit: B64(out.commit),
-                welcome: out.welcome.map(B64),
-                added_devices: added,
-                removed_devices: vec![],
-            },
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
-    conv.confirm_commit(&alice.provider).unwrap();
-    conv
-}
-
 // ---------------------------------------------------------------------------------------
 // Directory
 
@@ -672,18 +425,7 @@ async fn a_message_travels_from_alice_to_bob_and_is_gone_after_ack() {
     let welcome_id = items[0].id;
 
     // Bob listens on the WebSocket.
-    let sig = sign(&bob.key, &bob.device_id, "GET", "/v1/ws", b"");
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-        "ws://{}/v1/ws",
-        server.addr
-    ))
-    .unwrap();
-    let h = request.headers_mut();
-    h.insert(hush_proto::HEADER_DEVICE, sig.device_id.parse().unwrap());
-    h.insert(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string().parse().unwrap());
-    h.insert(hush_proto::HEADER_NONCE, sig.nonce.parse().unwrap());
-    h.insert(hush_proto::HEADER_SIGNATURE, sig.signature.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket opens");
+    let mut socket = websocket(&server, &bob).await;
 
     let ciphertext = conv.encrypt(&alice.provider, &alice.mls(), b"hello bob", b"").unwrap();
     let res = client

@@ -6,202 +6,22 @@
 // Tests state their expectations with unwrap/expect/panic: a failure is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_core::auth::{canonical_request, fresh_nonce};
-use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-use hush_core::mls::{self, Device, HushProvider};
+use hush_core::auth::fresh_nonce;
+use hush_core::identity::SecretKey;
 use hush_proto::{
-    B64, Backup, BackupUpload, DeviceUpload, ErrorBody, GuardianRequest, GuardianRequestCreated, GuardianShares,
-    PendingGuardianRequests, RECOVERY_DEVICE, RegisterRequest, SealedShare,
+    B64, Backup, GuardianRequest, GuardianRequestCreated, GuardianShares, PendingGuardianRequests, RECOVERY_DEVICE,
+    SealedShare,
 };
-use hush_server::{DATABASE_FILE, Server, ServerConfig, ServerError};
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+mod common;
+
+use common::{Client, Running, TestDevice, backup, database, execute_sql, expect_error, sign};
 
 // ---------------------------------------------------------------------------------------
-// Harness (as in tests/accounts.rs)
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Graceful shutdown; `run` must return `Ok`.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server stops within 10 s")
-            .expect("server task did not panic");
-        assert!(result.is_ok(), "run returned {result:?}");
-    }
-}
-
-/// A user's device with real keys and its own MLS provider.
-struct TestDevice {
-    username: String,
-    identity: SecretKey,
-    key: SecretKey,
-    device_id: String,
-    cert: DeviceCertificate,
-    provider: HushProvider,
-}
-
-impl TestDevice {
-    fn new(username: &str) -> TestDevice {
-        Self::of(username, SecretKey::generate())
-    }
-
-    /// A device of the user holding `identity`.
-    fn of(username: &str, identity: SecretKey) -> TestDevice {
-        let key = SecretKey::generate();
-        let device_id = new_device_id();
-        let cert = DeviceCertificate::issue(&identity, username, &device_id, key.public());
-        TestDevice {
-            username: username.to_owned(),
-            identity,
-            key,
-            device_id,
-            cert,
-            provider: HushProvider::new().expect("provider"),
-        }
-    }
-
-    /// Another device of the same user.
-    fn sibling(&self) -> TestDevice {
-        Self::of(&self.username, SecretKey::from_bytes(&*self.identity.to_bytes()).unwrap())
-    }
-
-    fn upload(&self, count: usize) -> DeviceUpload {
-        let device = Device {
-            key: &self.key,
-            certificate: &self.cert,
-        };
-        let (kps, last) = mls::key_packages(&self.provider, &device, count).expect("key packages");
-        DeviceUpload {
-            certificate: B64(self.cert.encode()),
-            key_packages: kps.into_iter().map(B64).collect(),
-            last_resort: B64(last),
-        }
-    }
-
-    fn register_request(&self, count: usize) -> RegisterRequest {
-        RegisterRequest {
-            username: self.username.clone(),
-            identity_key: B64(self.identity.public().0.to_vec()),
-            device: self.upload(count),
-        }
-    }
-}
-
-/// Signature headers for a request, as a client makes them.
-struct Signature {
-    device_id: String,
-    timestamp: i64,
-    nonce: String,
-    signature: String,
-}
-
-fn sign(key: &SecretKey, device_id: &str, method: &str, path: &str, body: &[u8]) -> Signature {
-    let timestamp = hush_core::now_ms();
-    let nonce = fresh_nonce();
-    let signature = key.sign(&canonical_request(method, path, timestamp, &nonce, body));
-    Signature {
-        device_id: device_id.to_owned(),
-        timestamp,
-        nonce,
-        signature: URL_SAFE_NO_PAD.encode(signature),
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-}
+// Harness: tests/common/mod.rs, and what only these tests need
 
 impl Client {
-    fn new() -> Client {
-        Client {
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send_signed(&self, server: &Running, method: &str, path: &str, body: Vec<u8>, sig: &Signature) -> reqwest::Response {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.http
-            .request(method, server.url(path))
-            .header(hush_proto::HEADER_DEVICE, &sig.device_id)
-            .header(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string())
-            .header(hush_proto::HEADER_NONCE, &sig.nonce)
-            .header(hush_proto::HEADER_SIGNATURE, &sig.signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
-    async fn raw(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
-        let sig = sign(&dev.key, &dev.device_id, method, path, &body);
-        self.send_signed(server, method, path, body, &sig).await
-    }
-
-    async fn post<T: serde::Serialize>(&self, server: &Running, dev: &TestDevice, path: &str, body: &T) -> reqwest::Response {
-        self.raw(server, dev, "POST", path, serde_json::to_vec(body).unwrap()).await
-    }
-
-    async fn get(&self, server: &Running, dev: &TestDevice, path: &str) -> reqwest::Response {
-        self.raw(server, dev, "GET", path, Vec::new()).await
-    }
-
-    async fn register(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/register", &dev.register_request(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn add_device(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/devices", &dev.upload(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn put_backup(&self, server: &Running, dev: &TestDevice, path: &str, upload: &BackupUpload) -> reqwest::Response {
-        self.raw(server, dev, "PUT", path, serde_json::to_vec(upload).unwrap()).await
-    }
-
-    /// `GET path` signed with `key` as the recovery device.
-    async fn recover_at(&self, server: &Running, path: &str, key: &SecretKey) -> reqwest::Response {
-        let sig = sign(key, RECOVERY_DEVICE, "GET", path, b"");
-        self.send_signed(server, "GET", path, Vec::new(), &sig).await
-    }
-
     /// `GET /v1/recovery/{username}/guardians` signed with `key`.
     async fn recover_guardians(&self, server: &Running, username: &str, key: &SecretKey) -> reqwest::Response {
         self.recover_at(server, &format!("/v1/recovery/{username}/guardians"), key).await
@@ -209,13 +29,7 @@ impl Client {
 
     /// `POST /v1/guardian-requests`, unsigned, with this raw body.
     async fn create_request_raw(&self, server: &Running, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(server.url("/v1/guardian-requests"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
+        self.post_raw(server, "/v1/guardian-requests", body).await
     }
 
     async fn create_request(&self, server: &Running, username: &str, hpke_key: &[u8]) -> reqwest::Response {
@@ -235,41 +49,13 @@ impl Client {
 
     /// `GET /v1/guardian-requests/{id}`, unsigned.
     async fn shares(&self, server: &Running, request_id: &str) -> reqwest::Response {
-        self.http
-            .get(server.url(&format!("/v1/guardian-requests/{request_id}")))
-            .send()
-            .await
-            .expect("request is sent")
+        self.get_raw(server, &format!("/v1/guardian-requests/{request_id}")).await
     }
 
     async fn pending(&self, server: &Running, dev: &TestDevice, username: &str) -> PendingGuardianRequests {
         let res = self.get(server, dev, &format!("/v1/guardian-requests?username={username}")).await;
         assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
         res.json().await.unwrap()
-    }
-}
-
-/// Asserts an error answer: status, JSON content type, and the code.
-async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) -> ErrorBody {
-    assert_eq!(res.status(), status);
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(ct.starts_with("application/json"), "content type {ct:?}");
-    let body: ErrorBody = res.json().await.expect("a JSON error body");
-    assert_eq!(body.error, code, "message: {}", body.message);
-    assert!(!body.message.is_empty());
-    body
-}
-
-fn backup(auth: &SecretKey, version: u64, blob: &[u8]) -> BackupUpload {
-    BackupUpload {
-        auth_key: B64(auth.public().0.to_vec()),
-        version,
-        blob: B64(blob.to_vec()),
     }
 }
 
@@ -315,13 +101,7 @@ async fn the_guardian_backup_is_a_slot_of_its_own_with_its_own_key_and_failure_c
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
     let res = client.put_backup(&server, &alice, "/v1/backup/guardians", &backup(&guardian_key, 3, b"")).await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    let res = client
-        .http
-        .put(server.url("/v1/backup/guardians"))
-        .body(serde_json::to_vec(&backup(&guardian_key, 3, b"x")).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = client.put_backup_unsigned(&server, "/v1/backup/guardians", &backup(&guardian_key, 3, b"x")).await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Each key fetches its own slot.
@@ -524,15 +304,7 @@ async fn guardians_relay_sealed_shares_to_the_recovering_device() {
     server.stop().await;
 
     // A day later: alice's requests have expired (their clock is turned back here).
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DATABASE_FILE));
-        let pool = sqlx::sqlite::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query("UPDATE guardian_requests SET expires_at = 1 WHERE username = 'alice'")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    execute_sql(dir.path(), "UPDATE guardian_requests SET expires_at = 1 WHERE username = 'alice'").await;
     let server = Running::start(dir.path()).await;
     let res = client.shares(&server, &id).await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
@@ -546,8 +318,7 @@ async fn guardians_relay_sealed_shares_to_the_recovering_device() {
     assert_eq!(client.pending(&server, &alice, "bob").await.requests.len(), 1);
     server.stop().await;
     {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DATABASE_FILE));
-        let pool = sqlx::sqlite::SqlitePool::connect_with(options).await.unwrap();
+        let pool = database(dir.path()).await;
         let (requests, shares): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM guardian_requests), (SELECT COUNT(*) FROM guardian_shares)",
         )

@@ -5,191 +5,14 @@
 // Tests state their expectations with unwrap/expect/panic: a failure is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_core::auth::{canonical_request, fresh_nonce};
-use hush_core::identity::{DeviceCertificate, PublicKey, SecretKey, new_device_id};
 use hush_core::kt::{Root, directory_value, verify_history, verify_lookup};
-use hush_core::mls::{self, Device, HushProvider};
-use hush_proto::{B64, DeviceUpload, ErrorBody, KtAudit, KtHistory, KtInfo, KtLookup, KtRoot, RegisterRequest};
+use hush_proto::{KtAudit, KtHistory, KtLookup};
 use hush_server::{Server, ServerConfig, ServerError};
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-// ---------------------------------------------------------------------------------------
-// Harness (as in tests/api.rs)
+mod common;
 
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server stops within 10 s")
-            .expect("server task did not panic");
-        assert!(result.is_ok(), "run returned {result:?}");
-    }
-}
-
-struct TestDevice {
-    username: String,
-    identity: SecretKey,
-    key: SecretKey,
-    device_id: String,
-    cert: DeviceCertificate,
-    provider: HushProvider,
-}
-
-impl TestDevice {
-    fn new(username: &str) -> TestDevice {
-        Self::of(username, SecretKey::generate())
-    }
-
-    fn of(username: &str, identity: SecretKey) -> TestDevice {
-        let key = SecretKey::generate();
-        let device_id = new_device_id();
-        let cert = DeviceCertificate::issue(&identity, username, &device_id, key.public());
-        TestDevice {
-            username: username.to_owned(),
-            identity,
-            key,
-            device_id,
-            cert,
-            provider: HushProvider::new().expect("provider"),
-        }
-    }
-
-    /// Another device of the same user.
-    fn sibling(&self) -> TestDevice {
-        Self::of(&self.username, SecretKey::from_bytes(&*self.identity.to_bytes()).unwrap())
-    }
-
-    fn upload(&self, count: usize) -> DeviceUpload {
-        let device = Device {
-            key: &self.key,
-            certificate: &self.cert,
-        };
-        let (kps, last) = mls::key_packages(&self.provider, &device, count).expect("key packages");
-        DeviceUpload {
-            certificate: B64(self.cert.encode()),
-            key_packages: kps.into_iter().map(B64).collect(),
-            last_resort: B64(last),
-        }
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new() -> Client {
-        Client {
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn signed(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
-        let timestamp = hush_core::now_ms();
-        let nonce = fresh_nonce();
-        let signature = dev.key.sign(&canonical_request(method, path, timestamp, &nonce, &body));
-        self.http
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), server.url(path))
-            .header(hush_proto::HEADER_DEVICE, &dev.device_id)
-            .header(hush_proto::HEADER_TIMESTAMP, timestamp.to_string())
-            .header(hush_proto::HEADER_NONCE, &nonce)
-            .header(hush_proto::HEADER_SIGNATURE, URL_SAFE_NO_PAD.encode(signature))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
-    async fn register(&self, server: &Running, dev: &TestDevice) {
-        let req = RegisterRequest {
-            username: dev.username.clone(),
-            identity_key: B64(dev.identity.public().0.to_vec()),
-            device: dev.upload(1),
-        };
-        let res = self
-            .signed(server, dev, "POST", "/v1/register", serde_json::to_vec(&req).unwrap())
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn add_device(&self, server: &Running, dev: &TestDevice) {
-        let body = serde_json::to_vec(&dev.upload(1)).unwrap();
-        let res = self.signed(server, dev, "POST", "/v1/devices", body).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, server: &Running, dev: &TestDevice, path: &str) -> T {
-        let res = self.signed(server, dev, "GET", path, Vec::new()).await;
-        assert_eq!(res.status(), StatusCode::OK, "{path}: {:?}", res.text().await);
-        res.json().await.unwrap()
-    }
-
-    async fn public_json<T: serde::de::DeserializeOwned>(&self, server: &Running, path: &str) -> T {
-        let res = self.http.get(server.url(path)).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{path}: {:?}", res.text().await);
-        res.json().await.unwrap()
-    }
-
-    async fn info(&self, server: &Running) -> KtInfo {
-        self.public_json(server, "/v1/kt/info").await
-    }
-}
-
-async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) -> ErrorBody {
-    assert_eq!(res.status(), status);
-    let body: ErrorBody = res.json().await.expect("a JSON error body");
-    assert_eq!(body.error, code, "message: {}", body.message);
-    assert!(!body.message.is_empty());
-    body
-}
-
-fn root(r: &KtRoot) -> Root {
-    Root {
-        epoch: r.epoch,
-        hash: r.root_hash.0.as_slice().try_into().expect("a 32-byte root hash"),
-    }
-}
-
-fn devices_of(devs: &[&TestDevice]) -> Vec<(String, PublicKey)> {
-    devs.iter().map(|d| (d.device_id.clone(), d.key.public())).collect()
-}
+use common::{Client, Running, TestDevice, devices_of, expect_error_body, root};
 
 // ---------------------------------------------------------------------------------------
 // Tests
@@ -201,7 +24,7 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
     let server = Running::start(dir.path()).await;
 
     // Nothing published yet: epoch 0, the empty tree.
-    let info = client.info(&server).await;
+    let info = client.kt_info(&server).await;
     assert_eq!(info.root.epoch, 0);
     assert_eq!(info.root.root_hash.0.len(), 32);
     let vrf = info.vrf_public_key.0.clone();
@@ -209,9 +32,9 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
 
     let alice = TestDevice::new("alice");
     let bob = TestDevice::new("bob");
-    client.register(&server, &alice).await;
-    client.register(&server, &bob).await;
-    let info = client.info(&server).await;
+    client.register(&server, &alice, 1).await;
+    client.register(&server, &bob, 1).await;
+    let info = client.kt_info(&server).await;
     assert!(info.root.epoch >= 2, "epoch {}", info.root.epoch);
     assert_eq!(info.vrf_public_key.0, vrf);
 
@@ -232,16 +55,16 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
     let first_lookup = lookup.clone();
 
     // Unknown users, unsigned requests.
-    let res = client.signed(&server, &alice, "GET", "/v1/kt/lookup/carol", Vec::new()).await;
-    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = client.signed(&server, &alice, "GET", "/v1/kt/history/carol", Vec::new()).await;
-    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = client.get(&server, &alice, "/v1/kt/lookup/carol").await;
+    expect_error_body(res, StatusCode::NOT_FOUND, "not_found", false).await;
+    let res = client.get(&server, &alice, "/v1/kt/history/carol").await;
+    expect_error_body(res, StatusCode::NOT_FOUND, "not_found", false).await;
     let res = client.http.get(server.url("/v1/kt/lookup/bob")).send().await.unwrap();
-    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_error_body(res, StatusCode::UNAUTHORIZED, "unauthorized", false).await;
 
     // Bob adds a phone: a new epoch, a new value, a history of two versions.
     let bob_phone = bob.sibling();
-    client.add_device(&server, &bob_phone).await;
+    client.add_device(&server, &bob_phone, 1).await;
     let lookup: KtLookup = client.get_json(&server, &alice, "/v1/kt/lookup/bob").await;
     assert!(lookup.root.epoch > info.root.epoch);
     let new_value = directory_value(&bob.identity.public(), &devices_of(&[&bob, &bob_phone]));
@@ -258,7 +81,7 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
     assert_eq!(versions[1].version, 1);
 
     // The directory only grew from epoch 1 to the latest.
-    let latest = client.info(&server).await.root;
+    let latest = client.kt_info(&server).await.root;
     let audit: KtAudit = client
         .public_json(&server, &format!("/v1/kt/audit?start=1&end={}", latest.epoch))
         .await;
@@ -295,14 +118,14 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
         "start=-1&end=2".to_owned(),
     ] {
         let res = client.http.get(server.url(&format!("/v1/kt/audit?{query}"))).send().await.unwrap();
-        expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        expect_error_body(res, StatusCode::BAD_REQUEST, "bad_request", false).await;
     }
 
     server.stop().await;
 
     // After a restart: the same directory, root and VRF key; bob's entry still proves.
     let server = Running::start(dir.path()).await;
-    let info = client.info(&server).await;
+    let info = client.kt_info(&server).await;
     assert_eq!(info.vrf_public_key.0, vrf);
     assert_eq!(info.root.epoch, latest.epoch);
     assert_eq!(info.root.root_hash.0, latest.root_hash.0);
@@ -312,7 +135,7 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
 
     // Publishing keeps working after the restart.
     let carol = TestDevice::new("carol");
-    client.register(&server, &carol).await;
+    client.register(&server, &carol, 1).await;
     let lookup: KtLookup = client.get_json(&server, &alice, "/v1/kt/lookup/carol").await;
     assert_eq!(lookup.root.epoch, latest.epoch + 1);
     let v = verify_lookup(&vrf, &root(&lookup.root), "carol", &lookup.proof.0).unwrap();
@@ -324,7 +147,7 @@ async fn lookups_histories_and_audits_verify_and_survive_a_restart() {
 async fn a_missing_vrf_key_for_an_existing_directory_stops_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = Running::start(dir.path()).await;
-    Client::new().register(&server, &TestDevice::new("alice")).await;
+    Client::new().register(&server, &TestDevice::new("alice"), 1).await;
     server.stop().await;
 
     let key = dir.path().join(hush_server::kt::VRF_KEY_FILE);

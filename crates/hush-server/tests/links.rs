@@ -6,203 +6,21 @@
 // Tests state their expectations with unwrap/expect/panic: a failure is the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_core::auth::{canonical_request, fresh_nonce};
-use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-use hush_core::mls::{self, Device, HushProvider};
-use hush_proto::{
-    B64, DeviceUpload, ErrorBody, LinkAnswer, LinkApproval, LinkCreated, LinkDevice, LinkRequest, LinkStatus,
-    PendingLinks, RegisterRequest,
-};
-use hush_server::{DATABASE_FILE, Server, ServerConfig, ServerError};
+use hush_core::auth::fresh_nonce;
+use hush_core::identity::SecretKey;
+use hush_proto::{B64, LinkAnswer, LinkApproval, LinkCreated, LinkDevice, LinkRequest, LinkStatus, PendingLinks};
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+mod common;
+
+use common::{Client, Running, TestDevice, database, execute_sql, expect_error};
 
 // ---------------------------------------------------------------------------------------
-// Harness (as in tests/guardians.rs)
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Graceful shutdown; `run` must return `Ok`.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server stops within 10 s")
-            .expect("server task did not panic");
-        assert!(result.is_ok(), "run returned {result:?}");
-    }
-}
-
-/// A user's device with real keys and its own MLS provider.
-struct TestDevice {
-    username: String,
-    identity: SecretKey,
-    key: SecretKey,
-    device_id: String,
-    cert: DeviceCertificate,
-    provider: HushProvider,
-}
-
-impl TestDevice {
-    fn new(username: &str) -> TestDevice {
-        Self::of(username, SecretKey::generate())
-    }
-
-    /// A device of the user holding `identity`.
-    fn of(username: &str, identity: SecretKey) -> TestDevice {
-        let key = SecretKey::generate();
-        let device_id = new_device_id();
-        let cert = DeviceCertificate::issue(&identity, username, &device_id, key.public());
-        TestDevice {
-            username: username.to_owned(),
-            identity,
-            key,
-            device_id,
-            cert,
-            provider: HushProvider::new().expect("provider"),
-        }
-    }
-
-    /// Another device of the same user.
-    fn sibling(&self) -> TestDevice {
-        Self::of(&self.username, SecretKey::from_bytes(&*self.identity.to_bytes()).unwrap())
-    }
-
-    fn upload(&self, count: usize) -> DeviceUpload {
-        let device = Device {
-            key: &self.key,
-            certificate: &self.cert,
-        };
-        let (kps, last) = mls::key_packages(&self.provider, &device, count).expect("key packages");
-        DeviceUpload {
-            certificate: B64(self.cert.encode()),
-            key_packages: kps.into_iter().map(B64).collect(),
-            last_resort: B64(last),
-        }
-    }
-
-    fn register_request(&self, count: usize) -> RegisterRequest {
-        RegisterRequest {
-            username: self.username.clone(),
-            identity_key: B64(self.identity.public().0.to_vec()),
-            device: self.upload(count),
-        }
-    }
-}
-
-/// Signature headers for a request, as a client makes them.
-struct Signature {
-    device_id: String,
-    timestamp: i64,
-    nonce: String,
-    signature: String,
-}
-
-fn sign(key: &SecretKey, device_id: &str, method: &str, path: &str, body: &[u8]) -> Signature {
-    let timestamp = hush_core::now_ms();
-    let nonce = fresh_nonce();
-    let signature = key.sign(&canonical_request(method, path, timestamp, &nonce, body));
-    Signature {
-        device_id: device_id.to_owned(),
-        timestamp,
-        nonce,
-        signature: URL_SAFE_NO_PAD.encode(signature),
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-}
+// Harness: tests/common/mod.rs, and what only these tests need
 
 impl Client {
-    fn new() -> Client {
-        Client {
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send_signed(&self, server: &Running, method: &str, path: &str, body: Vec<u8>, sig: &Signature) -> reqwest::Response {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.http
-            .request(method, server.url(path))
-            .header(hush_proto::HEADER_DEVICE, &sig.device_id)
-            .header(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string())
-            .header(hush_proto::HEADER_NONCE, &sig.nonce)
-            .header(hush_proto::HEADER_SIGNATURE, &sig.signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
-    async fn raw(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
-        let sig = sign(&dev.key, &dev.device_id, method, path, &body);
-        self.send_signed(server, method, path, body, &sig).await
-    }
-
-    async fn post<T: serde::Serialize>(&self, server: &Running, dev: &TestDevice, path: &str, body: &T) -> reqwest::Response {
-        self.raw(server, dev, "POST", path, serde_json::to_vec(body).unwrap()).await
-    }
-
-    async fn get(&self, server: &Running, dev: &TestDevice, path: &str) -> reqwest::Response {
-        self.raw(server, dev, "GET", path, Vec::new()).await
-    }
-
-    async fn register(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/register", &dev.register_request(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    async fn add_device(&self, server: &Running, dev: &TestDevice, kps: usize) {
-        let res = self.post(server, dev, "/v1/devices", &dev.upload(kps)).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
-    }
-
-    /// `POST path`, unsigned, with this raw body.
-    async fn post_raw(&self, server: &Running, path: &str, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(server.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request is sent")
-    }
-
     /// `POST /v1/link`, unsigned.
     async fn create_link(&self, server: &Running, username: &str, selector: &str, pake: &[u8]) -> reqwest::Response {
         let req = LinkRequest {
@@ -260,11 +78,7 @@ impl Client {
 
     /// `GET /v1/link/{id}`, unsigned.
     async fn status_raw(&self, server: &Running, link_id: &str) -> reqwest::Response {
-        self.http
-            .get(server.url(&format!("/v1/link/{link_id}")))
-            .send()
-            .await
-            .expect("request is sent")
+        self.get_raw(server, &format!("/v1/link/{link_id}")).await
     }
 
     async fn status(&self, server: &Running, link_id: &str) -> LinkStatus {
@@ -274,21 +88,6 @@ impl Client {
     }
 }
 
-/// Asserts an error answer: status, JSON content type, and the code.
-async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) -> ErrorBody {
-    assert_eq!(res.status(), status);
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(ct.starts_with("application/json"), "content type {ct:?}");
-    let body: ErrorBody = res.json().await.expect("a JSON error body");
-    assert_eq!(body.error, code, "message: {}", body.message);
-    assert!(!body.message.is_empty());
-    body
-}
 
 /// Asserts a `204 No Content`.
 async fn expect_done(res: reqwest::Response) {
@@ -615,15 +414,7 @@ async fn expired_link_requests_are_gone_and_pruned() {
     server.stop().await;
 
     // Ten minutes later: alice's requests have expired (their clock is turned back here).
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DATABASE_FILE));
-        let pool = sqlx::sqlite::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query("UPDATE link_requests SET expires_at = 1 WHERE username = 'alice'")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    execute_sql(dir.path(), "UPDATE link_requests SET expires_at = 1 WHERE username = 'alice'").await;
     let server = Running::start(dir.path()).await;
     expect_error(client.status_raw(&server, &ids[0]).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(client.fail(&server, &ids[0]).await, StatusCode::NOT_FOUND, "not_found").await;
@@ -637,8 +428,7 @@ async fn expired_link_requests_are_gone_and_pruned() {
     client.new_link(&server, "alice", "GGG1").await;
     server.stop().await;
     {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DATABASE_FILE));
-        let pool = sqlx::sqlite::SqlitePool::connect_with(options).await.unwrap();
+        let pool = database(dir.path()).await;
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM link_requests").fetch_one(&pool).await.unwrap();
         assert_eq!(count, 2);
         pool.close().await;
