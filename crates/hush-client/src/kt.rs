@@ -39,9 +39,10 @@ pub struct KtState {
     pub claims: Vec<Claim>,
     /// Epochs for which a split view was already reported.
     pub split_reported: BTreeSet<u64>,
-    /// The directory epoch at which each user's keys were last looked up and proven.
-    #[serde(default)]
-    pub checked: BTreeMap<String, u64>,
+    /// Each user's device list as last proven by the directory, and the epoch it was
+    /// proven at (a newer epoch means look again). Named apart from an earlier format.
+    #[serde(default, rename = "proven_devices")]
+    pub checked: BTreeMap<String, (u64, BTreeSet<String>)>,
 }
 
 /// A root another member said it holds.

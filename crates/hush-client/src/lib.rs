@@ -874,16 +874,20 @@ impl Client {
         let users: BTreeSet<String> = members.iter().map(|m| m.username.clone()).collect();
         let mut changed = false;
         for u in &users {
-            if self.state.kt.checked.get(u) == Some(&epoch) && epoch > 0 {
-                continue;
-            }
-            let listed: BTreeSet<String> = self.lookup_user(u).await?.into_iter().collect();
+            // The directory's proven device list, looked up again only when it moved on.
+            let listed = match self.state.kt.checked.get(u) {
+                Some((e, devices)) if *e == epoch && epoch > 0 => devices.clone(),
+                _ => {
+                    let devices: BTreeSet<String> = self.lookup_user(u).await?.into_iter().collect();
+                    let now = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+                    self.state.kt.checked.insert(u.clone(), (now, devices.clone()));
+                    devices
+                }
+            };
             let in_group: BTreeSet<String> = members.iter().filter(|m| &m.username == u).map(|m| m.device_id.clone()).collect();
             if listed != in_group {
                 changed = true;
             }
-            let now = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
-            self.state.kt.checked.insert(u.clone(), now);
         }
         if !changed {
             return Ok(());
@@ -1263,7 +1267,6 @@ impl Client {
                 if !members.iter().any(|m| m.username == user) {
                     continue;
                 }
-                self.state.kt.checked.remove(&user);
                 if let Err(e) = Box::pin(self.reconcile(&id)).await {
                     self.warn(&id, format!("could not bring {user}'s devices up to date: {e}"));
                 }

@@ -255,7 +255,6 @@ impl Client {
         self.state.kt.checked.remove(&me);
         let ids: Vec<String> = self.state.conversations.values().filter(|m| m.active).map(|m| m.id.clone()).collect();
         for id in ids {
-            self.state.kt.checked.remove(&me);
             self.reconcile(&id).await?;
         }
         self.save()
