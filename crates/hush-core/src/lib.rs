@@ -1,5 +1,7 @@
 //! hush-core: the parts of hush that involve no I/O.
 //!
+//! - [`files`]: the file format: age v1 content, sealed and signed manifests, signed and
+//!   versioned space states. **This is where a file is encrypted** ([`files::encrypt`]).
 //! - [`guardians`]: k-of-n splitting of the guardians' recovery secret.
 //! - [`identity`]: user identity keys, device keys and the device certificates that
 //!   chain one to the other (cross-signing).
@@ -21,6 +23,7 @@
 //! zeroized on drop.
 
 pub mod auth;
+pub mod files;
 pub mod guardians;
 pub mod hpke;
 pub mod identity;

@@ -164,7 +164,7 @@ impl LinkSession {
     /// Seals the account bundle for the new device, bound to its signing key.
     pub fn seal(&self, device_key: &PublicKey, bundle: &[u8]) -> Vec<u8> {
         let nonce: [u8; 24] = rand::random();
-        let cipher = XChaCha20Poly1305::new(self.seal.as_ref().into());
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.seal.as_slice()));
         let ct = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: bundle, aad: &device_key.0 })
             .unwrap_or_default();
@@ -177,7 +177,7 @@ impl LinkSession {
             return Err(LinkError::Malformed);
         }
         let (nonce, ct) = sealed.split_at(24);
-        let cipher = XChaCha20Poly1305::new(self.seal.as_ref().into());
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.seal.as_slice()));
         cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &device_key.0 })
             .map(Zeroizing::new)

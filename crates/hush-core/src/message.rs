@@ -40,6 +40,14 @@ pub enum Payload {
         #[serde(default)]
         history: bool,
     },
+    /// The conversation's file-space keys of earlier epochs, handed by whoever adds devices
+    /// or members so that they can open files added before they joined.
+    SpaceKeys {
+        /// Random id (hex).
+        id: String,
+        /// Space keys by MLS epoch.
+        keys: std::collections::BTreeMap<u64, crate::files::SpaceKey>,
+    },
     /// Earlier messages, handed by a member to devices and members who just joined (only
     /// in conversations with history on). Relayed, so shown as "via" that member.
     History {
@@ -66,7 +74,8 @@ impl Payload {
             Payload::Text { id, .. }
             | Payload::Meta { id, .. }
             | Payload::GuardianShare { id, .. }
-            | Payload::History { id, .. } => id,
+            | Payload::History { id, .. }
+            | Payload::SpaceKeys { id, .. } => id,
         }
     }
 

@@ -421,6 +421,19 @@ impl Conversation {
         self.group.epoch().as_u64()
     }
 
+    /// The conversation's file-space key for the current epoch: an MLS exporter secret
+    /// (RFC 9420 §8.5), so every commit (an add, a removal) gives a new one that only the
+    /// members of that epoch can derive.
+    pub fn space_key(&self, provider: &HushProvider) -> Result<(u64, crate::files::SpaceKey), MlsError> {
+        let secret = Zeroizing::new(
+            self.group
+                .export_secret(provider.crypto(), "hush space key v1", &[], 32)
+                .map_err(|e| MlsError::Internal(e.to_string()))?,
+        );
+        let key = crate::files::SpaceKey::from_slice(&secret).ok_or_else(|| MlsError::Internal("exporter length".into()))?;
+        Ok((self.epoch(), key))
+    }
+
     /// Whether this device is still a member.
     pub fn is_active(&self) -> bool {
         self.group.is_active()

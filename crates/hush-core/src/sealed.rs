@@ -72,7 +72,7 @@ impl SealKey {
         out.extend_from_slice(&self.cost.2.to_be_bytes());
         out.extend_from_slice(&self.salt);
         out.extend_from_slice(&nonce);
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.key.as_slice()));
         // Encryption with a valid key and nonce only fails for inputs over 256 GiB.
         let ct = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &out })
@@ -89,7 +89,7 @@ impl SealKey {
         }
         let (header, ct) = sealed.split_at(HEADER_LEN);
         let nonce = XNonce::from_slice(&header[HEADER_LEN - 24..]);
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.key.as_slice()));
         cipher
             .decrypt(nonce, Payload { msg: ct, aad: header })
             .map(Zeroizing::new)
