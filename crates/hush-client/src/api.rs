@@ -48,6 +48,9 @@ impl ApiError {
 pub struct Api {
     base: String,
     http: reqwest::Client,
+    /// For file transfers: no overall deadline (a large file takes as long as it takes),
+    /// but a connection that goes quiet for a minute fails.
+    bulk: reqwest::Client,
 }
 
 /// Who signs a request.
@@ -72,7 +75,12 @@ impl Api {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
-        Ok(Api { base, http })
+        let bulk = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        Ok(Api { base, http, bulk })
     }
 
     /// The server URL.
@@ -101,15 +109,27 @@ impl Api {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<reqwest::Response, ApiError> {
+        self.send_with(&self.http, signer, method, path, body, "application/json").await
+    }
+
+    async fn send_with(
+        &self,
+        http: &reqwest::Client,
+        signer: Option<&Signer<'_>>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<reqwest::Response, ApiError> {
         let body = body.unwrap_or_default();
-        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = http.request(method.clone(), format!("{}{}", self.base, path));
         if let Some(s) = signer {
             for (k, v) in Self::signed_headers(s, method.as_str(), path, &body) {
                 req = req.header(k, v);
             }
         }
         if !body.is_empty() {
-            req = req.header("content-type", "application/json").body(body);
+            req = req.header("content-type", content_type).body(body);
         }
         let resp = req.send().await.map_err(|e| ApiError::Unreachable {
             url: self.base.clone(),
@@ -144,6 +164,27 @@ impl Api {
             .map_err(|e| ApiError::BadAnswer(e.to_string()))?;
         let resp = self.send(signer, method, path, bytes).await?;
         resp.json::<R>().await.map_err(|e| ApiError::BadAnswer(e.to_string()))
+    }
+
+    /// A signed request with a raw byte body (a piece of an upload) and a JSON answer.
+    pub async fn call_bytes<R: DeserializeOwned>(
+        &self,
+        signer: &Signer<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<R, ApiError> {
+        let resp = self
+            .send_with(&self.bulk, Some(signer), method, path, Some(body), "application/octet-stream")
+            .await?;
+        resp.json::<R>().await.map_err(|e| ApiError::BadAnswer(e.to_string()))
+    }
+
+    /// A signed GET whose answer is a byte stream (a blob download), read by the caller
+    /// with `chunk()`.
+    pub async fn get_stream(&self, signer: &Signer<'_>, path: &str) -> Result<reqwest::Response, ApiError> {
+        self.send_with(&self.bulk, Some(signer), reqwest::Method::GET, path, None, "application/octet-stream")
+            .await
     }
 
     /// A signed request whose answer has no body.

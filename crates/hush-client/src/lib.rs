@@ -18,6 +18,7 @@
 //! ```
 
 pub mod api;
+pub mod drive;
 pub mod kt;
 pub mod link;
 pub mod push;
@@ -224,7 +225,9 @@ impl Client {
             username.to_owned(),
             Contact { identity_key: identity.public(), pinned_at: hush_core::now_ms(), changed_key: None, verified: true },
         );
-        let state = State::new_device(api.base(), username, &identity, &device_key, &certificate, contacts);
+        let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, contacts);
+        // The personal drive's first key; linked and recovered devices receive it.
+        state.drive_keys.insert(1, hush_core::files::SpaceKey::generate());
         let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
         // The server published us in its key directory: pin its VRF key and first root,
@@ -623,6 +626,7 @@ impl Client {
         let conv = Conversation::create(&self.provider, &self.device())?;
         let id = conv.id();
         let id_hex = hex::encode(&id);
+        self.note_space_key(&id_hex, &conv)?;
         self.api
             .call_empty(Some(&self.signer()), Method::POST, "/v1/groups", Some(&proto::CreateGroupRequest { group_id: B64(id) }))
             .await?;
@@ -689,6 +693,12 @@ impl Client {
             .ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
         let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct, history: meta.history };
         self.send_payload(id_hex, &payload).await?;
+        // Whoever adds devices or members hands them the space keys of earlier epochs, so
+        // that files added before they joined open for them.
+        let keys = self.state.space_keys.get(id_hex).cloned().unwrap_or_default();
+        if !keys.is_empty() {
+            self.send_payload(id_hex, &Payload::SpaceKeys { id: hush_core::message::new_id(), keys }).await?;
+        }
         // With history on, whoever adds devices or members hands them the recent messages.
         if meta.history {
             let messages: Vec<_> = self.state.history.get(id_hex).map(|l| l.iter().cloned().collect()).unwrap_or_default();
@@ -801,7 +811,13 @@ impl Client {
             match self.api.call::<_, proto::Accepted>(Some(&self.signer()), Method::POST, &path, Some(&req)).await {
                 Ok(_) => {
                     conv.confirm_commit(&self.provider)?;
+                    self.note_space_key(id_hex, &conv)?;
                     self.save()?;
+                    if !req.removed_devices.is_empty() {
+                        // Re-sign the space's state so that it never rests on a removed
+                        // member's signature.
+                        self.resign_space(id_hex).await?;
+                    }
                     return Ok(true);
                 }
                 Err(e) if e.code() == Some(proto::codes::STALE_EPOCH) => {
@@ -842,7 +858,18 @@ impl Client {
     /// Sends payloads to a conversation or a user's one-to-one conversation (made on first
     /// use), after bringing its devices in line with the key directory.
     pub(crate) async fn send_to(&mut self, target: &str, payloads: &[Payload]) -> Result<(), ClientError> {
-        let id = match self.resolve(target)? {
+        let id = self.resolve_or_create(target).await?;
+        self.reconcile(&id).await?;
+        for m in self.members_of(&id)? {
+            self.ensure_sendable(&m.username)?;
+        }
+        self.send_payloads(&id, payloads).await
+    }
+
+    /// A conversation by name or id, or a user's one-to-one conversation (made on first
+    /// use).
+    pub(crate) async fn resolve_or_create(&mut self, target: &str) -> Result<String, ClientError> {
+        Ok(match self.resolve(target)? {
             Some(id) => id,
             None => {
                 if self.state.conversations.values().any(|m| !m.active && !m.direct && m.name == target) {
@@ -856,12 +883,7 @@ impl Client {
                 }
                 self.new_conversation("", true, &[target.to_owned()]).await?
             }
-        };
-        self.reconcile(&id).await?;
-        for m in self.members_of(&id)? {
-            self.ensure_sendable(&m.username)?;
-        }
-        self.send_payloads(&id, payloads).await
+        })
     }
 
     /// Before sending: every member's devices in the group must be the devices the key
@@ -1120,6 +1142,7 @@ impl Client {
         let inviter = pending.inviter.username.clone();
         let conv = pending.accept(&self.provider)?;
         let id_hex = hex::encode(conv.id());
+        self.note_space_key(&id_hex, &conv)?;
         self.state.conversations.insert(
             id_hex.clone(),
             ConversationMeta { id: id_hex.clone(), name: String::new(), direct: false, joined_at: at, active: true, history: false },
@@ -1186,6 +1209,17 @@ impl Client {
                             m.history = history;
                         }
                     }
+                    Payload::SpaceKeys { keys, .. } => {
+                        // Keys of epochs before ours that we lack; never overwrite a key
+                        // this device derived itself.
+                        let epoch = conv.epoch();
+                        let held = self.state.space_keys.entry(gid_hex.to_owned()).or_default();
+                        for (e, k) in keys {
+                            if e < epoch {
+                                held.entry(e).or_insert(k);
+                            }
+                        }
+                    }
                     Payload::History { messages, .. } => {
                         // Only a device that has no history of its own yet takes it, and only
                         // where history is on; it is shown as relayed by the member.
@@ -1230,6 +1264,9 @@ impl Client {
                 let removed: BTreeSet<String> = pending.removed.iter().map(|c| c.username.clone()).collect();
                 let before: BTreeSet<String> = conv.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect();
                 conv.merge(&self.provider, *pending)?;
+                if !removes_me {
+                    self.note_space_key(gid_hex, &conv)?;
+                }
                 if removes_me {
                     if let Some(m) = self.state.conversations.get_mut(gid_hex) {
                         m.active = false;
@@ -1284,3 +1321,15 @@ impl Client {
     }
 }
 
+
+/// An I/O error as a lowercase phrase without the OS error number ("no such file or
+/// directory" rather than "No such file or directory (os error 2)").
+pub(crate) fn lowercase_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.find(" (os error").map_or(text.as_str(), |i| &text[..i]);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

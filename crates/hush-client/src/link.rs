@@ -30,6 +30,10 @@ struct Bundle {
     contacts: BTreeMap<String, Contact>,
     #[serde(default)]
     recovery: Option<crate::recovery::RecoveryState>,
+    #[serde(default)]
+    drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
+    #[serde(default)]
+    space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
 }
 
 fn mismatch() -> ClientError {
@@ -144,6 +148,8 @@ pub async fn link_new_device(
     });
     let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, contacts);
     state.recovery = bundle.recovery;
+    state.drive_keys = bundle.drive_keys;
+    state.space_keys = bundle.space_keys;
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
     // Our devices, now including this one, as the directory must show them.
@@ -209,6 +215,8 @@ pub async fn approve(client: &mut Client, typed_code: &str) -> Result<String, Cl
         certificate: B64(cert.encode()),
         contacts: client.state.contacts.clone(),
         recovery: client.state.recovery.clone(),
+        drive_keys: client.state.drive_keys.clone(),
+        space_keys: client.state.space_keys.clone(),
     };
     let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| ClientError::Internal(e.to_string()))?);
     let sealed = session.seal(&device_key, &plain);

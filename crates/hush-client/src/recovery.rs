@@ -54,6 +54,10 @@ struct BackupBundle {
     identity_secret: SecretBytes,
     contacts: BTreeMap<String, Contact>,
     acknowledged: BTreeSet<String>,
+    #[serde(default)]
+    drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
+    #[serde(default)]
+    space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
 }
 
 fn err(e: impl std::fmt::Display) -> ClientError {
@@ -80,6 +84,8 @@ impl Client {
             identity_secret: self.state.identity_secret.clone(),
             contacts: self.state.contacts.clone(),
             acknowledged: self.state.kt.acknowledged.clone(),
+            drive_keys: self.state.drive_keys.clone(),
+            space_keys: self.state.space_keys.clone(),
         };
         let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
         let hash = hex::encode(Sha256::digest(plain.as_slice()));
@@ -427,6 +433,8 @@ async fn restore(
 
     let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, bundle.contacts);
     state.kt.acknowledged = bundle.acknowledged;
+    state.drive_keys = bundle.drive_keys;
+    state.space_keys = bundle.space_keys;
     state.recovery = recovery;
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };

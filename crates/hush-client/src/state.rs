@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use hush_core::files::SpaceKey;
 use hush_core::identity::PublicKey;
 use hush_core::sealed::{SealError, SealKey};
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,18 @@ pub struct State {
     /// Recent messages of conversations with history on, by conversation id (bounded).
     #[serde(default)]
     pub history: BTreeMap<String, VecDeque<hush_core::message::HistoryItem>>,
+    /// The personal drive's keys by generation (every device of the account holds them).
+    #[serde(default)]
+    pub drive_keys: BTreeMap<u64, SpaceKey>,
+    /// Conversation space keys by conversation id, then MLS epoch.
+    #[serde(default)]
+    pub space_keys: BTreeMap<String, BTreeMap<u64, SpaceKey>>,
+    /// The newest state of each space this device has verified (refuses rollbacks).
+    #[serde(default)]
+    pub spaces_seen: BTreeMap<String, hush_core::files::Seen>,
+    /// Uploads encrypted and started but not finished, by transfer id (for resuming).
+    #[serde(default)]
+    pub uploads: BTreeMap<String, crate::drive::PendingUpload>,
 }
 
 impl State {
@@ -182,6 +195,10 @@ impl State {
             guardians: None,
             held_shares: Default::default(),
             history: Default::default(),
+            drive_keys: Default::default(),
+            space_keys: Default::default(),
+            spaces_seen: Default::default(),
+            uploads: Default::default(),
         }
     }
 }

@@ -192,6 +192,21 @@ pub fn decrypt<R: Read, W: Write>(key: &FileKey, input: R, mut output: W) -> Res
     Ok(total)
 }
 
+/// Decrypts a file made by [`encrypt`] and encrypts it again for an age recipient
+/// (`age1…`) in one pass: the export to a standard age file. Returns the plaintext length.
+pub fn reencrypt_for_recipient<R: Read, W: Write>(key: &FileKey, recipient: &str, input: R, output: W) -> Result<u64, FileError> {
+    let r: age::x25519::Recipient = recipient
+        .trim()
+        .parse()
+        .map_err(|e: &str| FileError::BadRecipient(e.to_owned()))?;
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+        .map_err(|e| FileError::Io(std::io::Error::other(e.to_string())))?;
+    let mut writer = encryptor.wrap_output(output)?;
+    let n = decrypt(key, input, &mut writer)?;
+    writer.finish()?;
+    Ok(n)
+}
+
 // ---------------------------------------------------------------------------------------
 // Manifests
 
@@ -487,6 +502,8 @@ pub struct Tree {
     pub hash: String,
     /// Every entry by id.
     pub entries: BTreeMap<String, Manifest>,
+    /// The SHA-256 (hex) of each entry's row, as the signed state lists them.
+    pub row_hashes: BTreeMap<String, String>,
 }
 
 /// Checks a space's signed state and rows as the server served them, and returns the tree.
@@ -516,7 +533,13 @@ pub fn open_space(
         if !rows.is_empty() {
             return Err(FileError::Tampered("the server lists entries in a space that has no signed state (planted?)".into()));
         }
-        return Ok(Tree { space: space.to_owned(), version: 0, hash: String::new(), entries: BTreeMap::new() });
+        return Ok(Tree {
+            space: space.to_owned(),
+            version: 0,
+            hash: String::new(),
+            entries: BTreeMap::new(),
+            row_hashes: BTreeMap::new(),
+        });
     };
     let (body, writer) = SignedState::open(state)?;
     trust(&writer).map_err(|e| FileError::Tampered(format!("the space's state is signed by {}: {e}", writer.username)))?;
@@ -570,7 +593,7 @@ pub fn open_space(
         entries.insert(id.clone(), opened.manifest);
     }
     check_tree(&entries)?;
-    Ok(Tree { space: space.to_owned(), version: body.version, hash, entries })
+    Ok(Tree { space: space.to_owned(), version: body.version, hash, entries, row_hashes: body.entries })
 }
 
 /// Folders hold together: parents exist and are folders, no cycles, names unique in a

@@ -545,6 +545,13 @@ pub struct SpaceUpdate {
     pub delete: Vec<String>,
 }
 
+/// Answer to `POST /v1/spaces/{space}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpaceVersion {
+    /// The space's version after the change.
+    pub version: u64,
+}
+
 /// `GET /v1/quota`: the calling user's storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quota {

@@ -1,0 +1,1101 @@
+//! Files, the client's side: the personal drive (`drive:USER`) and conversation spaces
+//! (`conv:GROUP_ID`). The format lives in `hush_core::files`; this module moves blobs,
+//! reads and writes space states, and keeps the keys.
+//!
+//! - **Put**: the file is encrypted to a staging file in the home (age, fresh key; the
+//!   SHA-256 is computed on a second thread), uploaded in 8 MiB pieces that the server
+//!   acknowledges (an interrupted upload continues where the server stopped), then the
+//!   entry's manifest is sealed and the space's state signed, in one compare-and-swap.
+//! - **Get**: the blob is downloaded to a `.part` file in the home (an interrupted download
+//!   continues from its length), its length and hash checked against the signed manifest,
+//!   decrypted into a temporary file next to the destination, and renamed over the
+//!   destination only when every check passed.
+//! - **Keys**: a drive has random keys by generation, held by every device of the account
+//!   (linking and the recovery backup carry them). A conversation's space key is the MLS
+//!   exporter secret of each epoch, so removing a member gives a key they can't derive;
+//!   whoever adds members hands them the keys of earlier epochs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use hush_core::files::{
+    self, EntryKind, FileKey, FileVersion, Manifest, SealedRow, Seen, SignedState, SpaceKey, StateBody, Tree, sha256_hex,
+};
+use hush_core::identity::{CertificateBody, PublicKey};
+use hush_proto::{self as proto, B64};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Client, ClientError};
+
+/// How many versions of a file are kept unless the user says otherwise.
+pub const DEFAULT_KEEP_VERSIONS: usize = 5;
+const BLOCK: usize = 1024 * 1024;
+
+/// An upload that was encrypted and started but not finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingUpload {
+    /// The space it goes to.
+    pub space: String,
+    /// The path there.
+    pub path: String,
+    /// The local file.
+    pub local: String,
+    /// The local file's size and modification time when it was encrypted.
+    pub local_size: u64,
+    /// Unix ms.
+    pub local_modified: i64,
+    /// The file version's key.
+    pub key: FileKey,
+    /// The staged blob's length and SHA-256.
+    pub blob_size: u64,
+    /// Hex.
+    pub blob_sha256: String,
+    /// The server's upload id.
+    pub upload_id: String,
+}
+
+/// A space and a path in it, as the user named them.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// `drive:USER` or `conv:HEX`.
+    pub space: String,
+    /// The conversation id for a conversation space.
+    pub conversation: Option<String>,
+    /// The path inside the space, without leading or trailing slashes.
+    pub path: String,
+    /// How to show the space to the user.
+    pub label: String,
+}
+
+/// How a transfer behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransferOptions {
+    /// Bytes per second at most (`None`: as fast as possible).
+    pub limit_rate: Option<u64>,
+    /// Draw a progress bar on standard error.
+    pub progress: bool,
+}
+
+/// What `put` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PutReport {
+    /// Where the file is now.
+    pub location: String,
+    /// The file's version number.
+    pub version: u64,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Where an earlier interrupted upload was continued from.
+    pub resumed_from: Option<u64>,
+}
+
+/// What `get` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct GetReport {
+    /// Plaintext bytes written.
+    pub size: u64,
+    /// Where an earlier interrupted download was continued from.
+    pub resumed_from: Option<u64>,
+}
+
+/// One entry as `ls` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListItem {
+    /// The name.
+    pub name: String,
+    /// The path in the space.
+    pub path: String,
+    /// "file" or "folder".
+    pub kind: String,
+    /// Plaintext bytes of the current version (0 for folders).
+    pub size: u64,
+    /// The current version's modification time, unix ms (creation for folders).
+    pub modified_at: i64,
+    /// Who put the current version (or made the folder).
+    pub author: String,
+    /// The current version number (0 for folders).
+    pub version: u64,
+    /// How many versions are kept.
+    pub versions_kept: usize,
+    /// MIME type (files).
+    pub mime: String,
+}
+
+fn usage(m: impl Into<String>) -> ClientError {
+    ClientError::Usage(m.into())
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> ClientError {
+    ClientError::Usage(format!("{what} {}: {}", path.display(), crate::lowercase_io(&e)))
+}
+
+fn file_err(e: files::FileError) -> ClientError {
+    ClientError::Usage(e.to_string())
+}
+
+fn split_path(path: &str) -> Vec<&str> {
+    path.split('/').filter(|p| !p.is_empty()).collect()
+}
+
+/// The changes one write makes to a space.
+#[derive(Default)]
+struct Changes {
+    put: Vec<Manifest>,
+    delete: Vec<String>,
+}
+
+impl Client {
+    // ------------------------------------------------------------------ locations
+
+    /// Parses `PATH` (the personal drive) or `CONVERSATION:PATH` (a conversation's space;
+    /// a one-to-one conversation is named by the other user). With `create`, a user's
+    /// one-to-one conversation is made on first use.
+    pub async fn locate(&mut self, spec: &str, create: bool) -> Result<Location, ClientError> {
+        if let Some((conv, path)) = spec.split_once(':')
+            && !conv.is_empty()
+            && !conv.contains('/')
+        {
+            let id = if create {
+                self.resolve_or_create(conv).await?
+            } else {
+                self.resolve(conv)?
+                    .ok_or_else(|| usage(format!("no conversation named {conv} (and no one-to-one conversation with a user of that name)")))?
+            };
+            return Ok(Location {
+                space: format!("conv:{id}"),
+                conversation: Some(id),
+                path: split_path(path).join("/"),
+                label: format!("{conv}:"),
+            });
+        }
+        Ok(Location {
+            space: format!("drive:{}", self.state.username),
+            conversation: None,
+            path: split_path(spec).join("/"),
+            label: String::new(),
+        })
+    }
+
+    // ------------------------------------------------------------------ keys and trust
+
+    /// Remembers the space key of the conversation's current epoch.
+    pub(crate) fn note_space_key(&mut self, id_hex: &str, conv: &hush_core::mls::Conversation) -> Result<(), ClientError> {
+        if !conv.is_active() {
+            return Ok(());
+        }
+        let (epoch, key) = conv.space_key(&self.provider)?;
+        self.state.space_keys.entry(id_hex.to_owned()).or_default().insert(epoch, key);
+        Ok(())
+    }
+
+    fn keys_for(&self, loc: &Location) -> BTreeMap<u64, SpaceKey> {
+        match &loc.conversation {
+            None => self.state.drive_keys.clone(),
+            Some(id) => self.state.space_keys.get(id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The key new rows of the space are sealed with.
+    fn write_key(&mut self, loc: &Location) -> Result<(u64, SpaceKey), ClientError> {
+        match &loc.conversation {
+            None => {
+                if self.state.drive_keys.is_empty() {
+                    self.state.drive_keys.insert(1, SpaceKey::generate());
+                }
+                self.state
+                    .drive_keys
+                    .iter()
+                    .next_back()
+                    .map(|(g, k)| (*g, k.clone()))
+                    .ok_or_else(|| ClientError::Internal("no drive key".into()))
+            }
+            Some(id) => {
+                let gid = hex::decode(id).map_err(|e| ClientError::Internal(e.to_string()))?;
+                let conv = self.load_conv(&gid)?;
+                if !conv.is_active() {
+                    return Err(usage(format!("you are no longer a member of {}", loc.label.trim_end_matches(':'))));
+                }
+                self.note_space_key(id, &conv)?;
+                Ok(conv.space_key(&self.provider)?)
+            }
+        }
+    }
+
+    /// Who may sign a space's state: for the drive, our own devices; for a conversation,
+    /// devices of its current members. Rows may also be signed by anyone whose key we
+    /// pinned (a member who has since left wrote them while a member; the state, signed
+    /// by a current member, vouches that they belong).
+    fn trust_for(&self, loc: &Location) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, BTreeSet<String>), ClientError> {
+        let me = self.state.username.clone();
+        let my_key = self.identity.public();
+        let pinned: BTreeMap<String, PublicKey> =
+            self.state.contacts.iter().map(|(u, c)| (u.clone(), c.identity_key)).collect();
+        let writers: BTreeSet<String> = match &loc.conversation {
+            None => [me.clone()].into(),
+            Some(id) => self.members_of(id)?.into_iter().map(|m| m.username).collect(),
+        };
+        let drive = loc.conversation.is_none();
+        let check = move |cert: &CertificateBody| -> Result<(), String> {
+            let expected = if cert.username == me { Some(my_key) } else { pinned.get(&cert.username).copied() };
+            match expected {
+                Some(k) if k.ct_eq(&cert.identity_key) => {}
+                Some(_) => return Err("a key that isn't the one pinned for that user (a key the server made?)".into()),
+                None => return Err("a user this device doesn't know".into()),
+            }
+            if drive && cert.username != me {
+                return Err("someone other than you, in your own drive".into());
+            }
+            Ok(())
+        };
+        Ok((check, writers))
+    }
+
+    // ------------------------------------------------------------------ reading and writing spaces
+
+    async fn load_tree(&mut self, loc: &Location) -> Result<Tree, ClientError> {
+        let view: proto::SpaceView = self
+            .api
+            .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/spaces/{}", loc.space), None)
+            .await?;
+        let rows: Vec<(String, Vec<u8>)> = view.rows.into_iter().map(|r| (r.entry_id, r.row.0)).collect();
+        let keys = self.keys_for(loc);
+        let (mut check, writers) = self.trust_for(loc)?;
+        let seen = self.state.spaces_seen.get(&loc.space).cloned();
+        // The state must come from a current writer; rows from anyone pinned.
+        let mut state_checked = false;
+        let mut trust = |cert: &CertificateBody| -> Result<(), String> {
+            check(cert)?;
+            if !state_checked {
+                state_checked = true;
+                if !writers.contains(&cert.username) {
+                    return Err("someone who is no longer a member of this space".into());
+                }
+            }
+            Ok(())
+        };
+        let tree = files::open_space(
+            &loc.space,
+            view.version,
+            view.state.as_ref().map(|s| s.0.as_slice()),
+            &rows,
+            seen.as_ref(),
+            &|id| keys.get(&id).cloned(),
+            &mut trust,
+        )
+        .map_err(file_err)?;
+        if tree.version > 0 {
+            self.state.spaces_seen.insert(loc.space.clone(), Seen { version: tree.version, hash: tree.hash.clone() });
+            self.save()?;
+        }
+        Ok(tree)
+    }
+
+    /// Reads the space, lets `plan` decide the changes, seals and signs them, and writes
+    /// them if nobody changed the space in between (otherwise reads again and re-plans).
+    async fn change_space(
+        &mut self,
+        loc: &Location,
+        always: bool,
+        mut plan: impl FnMut(&Tree) -> Result<Changes, ClientError>,
+    ) -> Result<(), ClientError> {
+        for _ in 0..8 {
+            let tree = self.load_tree(loc).await?;
+            let changes = plan(&tree)?;
+            if changes.put.is_empty() && changes.delete.is_empty() && !(always && tree.version > 0) {
+                return Ok(());
+            }
+            let (key_id, key) = self.write_key(loc)?;
+            let mut entries = tree.row_hashes.clone();
+            for d in &changes.delete {
+                entries.remove(d);
+            }
+            let mut put = Vec::new();
+            for m in &changes.put {
+                let row = SealedRow::seal(&loc.space, m, key_id, &key, &self.device_key, &self.certificate).map_err(file_err)?;
+                entries.insert(m.entry_id.clone(), sha256_hex(&row));
+                put.push(proto::SpaceRow { entry_id: m.entry_id.clone(), blobs: m.blob_ids(), row: B64(row) });
+            }
+            let body = StateBody {
+                space: loc.space.clone(),
+                version: tree.version + 1,
+                previous: tree.hash.clone(),
+                entries,
+                written_at: hush_core::now_ms(),
+            };
+            let state = SignedState::sign(&body, &self.device_key, &self.certificate).map_err(file_err)?;
+            let hash = sha256_hex(&state);
+            let req = proto::SpaceUpdate { expected_version: tree.version, state: B64(state), put, delete: changes.delete };
+            let path = format!("/v1/spaces/{}", loc.space);
+            match self.api.call::<_, proto::SpaceVersion>(Some(&self.signer()), Method::POST, &path, Some(&req)).await {
+                Ok(_) => {
+                    self.state.spaces_seen.insert(loc.space.clone(), Seen { version: body.version, hash });
+                    return self.save();
+                }
+                Err(e) if e.code() == Some(proto::codes::CONFLICT) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(usage("the space keeps changing; try again"))
+    }
+
+    /// Signs the conversation space's state again (after members were removed), so that
+    /// it rests on a current member's signature and the newest epoch's key.
+    pub(crate) async fn resign_space(&mut self, id_hex: &str) -> Result<(), ClientError> {
+        let loc = Location { space: format!("conv:{id_hex}"), conversation: Some(id_hex.to_owned()), path: String::new(), label: String::new() };
+        // A space nobody wrote to has nothing to sign; an unreadable one is reported
+        // when someone opens it.
+        match self.change_space(&loc, true, |_| Ok(Changes::default())).await {
+            Ok(()) => Ok(()),
+            Err(ClientError::Api(e)) => Err(ClientError::Api(e)),
+            Err(e) => {
+                self.warn(id_hex, format!("could not re-sign this conversation's files after the removal: {e}"));
+                self.save()
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ listing
+
+    /// Lists a folder (or shows one file).
+    pub async fn ls(&mut self, spec: &str) -> Result<(Location, Vec<ListItem>), ClientError> {
+        self.sync().await?;
+        let loc = self.locate(spec, false).await?;
+        let tree = self.load_tree(&loc).await?;
+        let entry = tree.lookup(&loc.path).map_err(usage)?;
+        let items: Vec<&Manifest> = match entry {
+            Some(m) if m.kind == EntryKind::File => vec![m],
+            Some(m) => tree.children(Some(&m.entry_id)),
+            None => tree.children(None),
+        };
+        let items = items
+            .into_iter()
+            .map(|m| {
+                let cur = m.current();
+                ListItem {
+                    name: m.name.clone(),
+                    path: tree.path_of(&m.entry_id),
+                    kind: match m.kind {
+                        EntryKind::File => "file".into(),
+                        EntryKind::Folder => "folder".into(),
+                    },
+                    size: cur.map_or(0, |v| v.size),
+                    modified_at: cur.map_or(m.created_at, |v| v.modified_at),
+                    author: cur.map(|v| v.author.clone()).unwrap_or_default(),
+                    version: cur.map_or(0, |v| v.version),
+                    versions_kept: m.versions.len(),
+                    mime: cur.map(|v| v.mime.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok((loc, items))
+    }
+
+    // ------------------------------------------------------------------ folders
+
+    /// Makes a folder (and any missing parents).
+    pub async fn mkdir(&mut self, spec: &str) -> Result<Location, ClientError> {
+        self.sync().await?;
+        let loc = self.locate(spec, true).await?;
+        if loc.path.is_empty() {
+            return Err(usage("name the folder to make"));
+        }
+        let me = self.state.username.clone();
+        let path = loc.path.clone();
+        self.change_space(&loc, false, |tree| {
+            let (changes, _) = make_folders(tree, &split_path(&path), &me, true)?;
+            Ok(changes)
+        })
+        .await?;
+        Ok(loc)
+    }
+
+    /// Moves or renames an entry inside one space.
+    pub async fn mv(&mut self, from: &str, to: &str) -> Result<(), ClientError> {
+        self.sync().await?;
+        let src = self.locate(from, false).await?;
+        let dst = self.locate(to, false).await?;
+        if src.space != dst.space {
+            return Err(usage("mv moves inside one space; to give a file to a conversation, use `hush share`"));
+        }
+        let (sp, dp) = (src.path.clone(), dst.path.clone());
+        self.change_space(&src, false, |tree| {
+            let m = tree.lookup(&sp).map_err(usage)?.ok_or_else(|| usage("can't move the root of a space"))?;
+            let (parent, name) = match tree.lookup(&dp) {
+                Ok(Some(d)) if d.kind == EntryKind::Folder => (Some(d.entry_id.clone()), m.name.clone()),
+                Ok(Some(_)) => return Err(usage(format!("{dp} already exists; remove it first"))),
+                Ok(None) => (None, m.name.clone()),
+                Err(_) => {
+                    let parts = split_path(&dp);
+                    let (last, dir) = parts.split_last().ok_or_else(|| usage("name where to move it"))?;
+                    let parent = match tree.lookup(&dir.join("/")).map_err(usage)? {
+                        Some(d) if d.kind == EntryKind::Folder => Some(d.entry_id.clone()),
+                        Some(_) => return Err(usage(format!("{} is a file, not a folder", dir.join("/")))),
+                        None => None,
+                    };
+                    (parent, (*last).to_owned())
+                }
+            };
+            files::check_name(&name).map_err(usage)?;
+            if let Some(p) = &parent
+                && tree.subtree(&m.entry_id).iter().any(|x| &x.entry_id == p)
+            {
+                return Err(usage("can't move a folder into itself"));
+            }
+            if tree.children(parent.as_deref()).iter().any(|c| c.name == name && c.entry_id != m.entry_id) {
+                return Err(usage(format!("there is already something named {name} there")));
+            }
+            let mut moved = m.clone();
+            moved.parent = parent;
+            moved.name = name;
+            Ok(Changes { put: vec![moved], delete: vec![] })
+        })
+        .await
+    }
+
+    /// Removes a file, or a folder with `recursive` (or when empty). The blobs no entry
+    /// refers to any more are deleted by the server.
+    pub async fn rm(&mut self, spec: &str, recursive: bool) -> Result<usize, ClientError> {
+        self.sync().await?;
+        let loc = self.locate(spec, false).await?;
+        let path = loc.path.clone();
+        let mut removed = 0;
+        self.change_space(&loc, false, |tree| {
+            let m = tree.lookup(&path).map_err(usage)?.ok_or_else(|| usage("name what to remove"))?;
+            let all: Vec<String> = tree.subtree(&m.entry_id).iter().map(|x| x.entry_id.clone()).collect();
+            if all.len() > 1 && !recursive {
+                return Err(usage(format!("{path} is a folder with things in it; use --recursive to remove it all")));
+            }
+            removed = all.len();
+            Ok(Changes { put: vec![], delete: all })
+        })
+        .await?;
+        Ok(removed)
+    }
+
+    // ------------------------------------------------------------------ sharing
+
+    /// Shares a file or folder (everything under it) with a user or conversation: its
+    /// manifests are sealed again for the conversation's space; the content is not
+    /// uploaded again.
+    pub async fn share(&mut self, spec: &str, with: &str) -> Result<Location, ClientError> {
+        self.sync().await?;
+        let src = self.locate(spec, false).await?;
+        let tree = self.load_tree(&src).await?;
+        let root = tree.lookup(&src.path).map_err(usage)?.ok_or_else(|| usage("name the file or folder to share"))?.clone();
+        let originals: Vec<Manifest> = tree.subtree(&root.entry_id).into_iter().cloned().collect();
+        let target_id = self.resolve_or_create(with).await?;
+        self.reconcile(&target_id).await?;
+        for m in self.members_of(&target_id)? {
+            self.ensure_sendable(&m.username)?;
+        }
+        let dst = Location {
+            space: format!("conv:{target_id}"),
+            conversation: Some(target_id.clone()),
+            path: root.name.clone(),
+            label: format!("{with}:"),
+        };
+        let src_space = src.space.clone();
+        self.change_space(&dst, false, |t| {
+            if t.children(None).iter().any(|c| c.name == root.name) {
+                return Err(usage(format!("{with} already has something named {} in its files; rename one first", root.name)));
+            }
+            let ids: BTreeMap<String, String> = originals.iter().map(|m| (m.entry_id.clone(), files::new_entry_id())).collect();
+            let put = originals
+                .iter()
+                .map(|m| {
+                    let mut c = m.clone();
+                    c.entry_id = ids[&m.entry_id].clone();
+                    c.parent = if m.entry_id == root.entry_id { None } else { m.parent.as_ref().and_then(|p| ids.get(p).cloned()) };
+                    c.shared_from = Some(format!("{src_space}/{}", m.entry_id));
+                    c
+                })
+                .collect();
+            Ok(Changes { put, delete: vec![] })
+        })
+        .await?;
+        Ok(dst)
+    }
+
+    /// Takes back what was shared from `spec` with a user or conversation.
+    pub async fn unshare(&mut self, spec: &str, from: &str) -> Result<usize, ClientError> {
+        self.sync().await?;
+        let src = self.locate(spec, false).await?;
+        let tree = self.load_tree(&src).await?;
+        let root = tree.lookup(&src.path).map_err(usage)?.ok_or_else(|| usage("name the file or folder to unshare"))?;
+        let origins: BTreeSet<String> =
+            tree.subtree(&root.entry_id).iter().map(|m| format!("{}/{}", src.space, m.entry_id)).collect();
+        let target_id = self.resolve(from)?.ok_or_else(|| usage(format!("no conversation named {from}")))?;
+        let dst = Location { space: format!("conv:{target_id}"), conversation: Some(target_id), path: String::new(), label: format!("{from}:") };
+        let mut removed = 0;
+        self.change_space(&dst, false, |t| {
+            let mut gone = BTreeSet::new();
+            for m in t.entries.values() {
+                if m.shared_from.as_ref().is_some_and(|s| origins.contains(s)) {
+                    for x in t.subtree(&m.entry_id) {
+                        gone.insert(x.entry_id.clone());
+                    }
+                }
+            }
+            if gone.is_empty() {
+                return Err(usage(format!("{spec} isn't shared with {from}")));
+            }
+            removed = gone.len();
+            Ok(Changes { put: vec![], delete: gone.into_iter().collect() })
+        })
+        .await?;
+        Ok(removed)
+    }
+
+    // ------------------------------------------------------------------ put
+
+    /// Encrypts and uploads a local file to `dest` (a folder, or a path to create or to add a
+    /// version to), continuing an interrupted upload of the same file to the same place.
+    pub async fn put(
+        &mut self,
+        local: &Path,
+        dest: Option<&str>,
+        keep_versions: usize,
+        opts: TransferOptions,
+    ) -> Result<PutReport, ClientError> {
+        let meta = fs::metadata(local).map_err(|e| io_err("can't read", local, e))?;
+        if !meta.is_file() {
+            return Err(usage(format!("{} is not a file", local.display())));
+        }
+        let local_name = local
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| usage(format!("{} has no usable file name", local.display())))?
+            .to_owned();
+        if keep_versions == 0 {
+            return Err(usage("--keep-versions must be at least 1"));
+        }
+        self.sync().await?;
+        let mut loc = self.locate(dest.unwrap_or(""), true).await?;
+        // A destination that is a folder (or a space's root, or ends with a slash) gets
+        // the local name.
+        let tree = self.load_tree(&loc).await?;
+        let ends_with_slash = dest.is_some_and(|d| d.ends_with('/') || d.ends_with(':'));
+        match tree.lookup(&loc.path) {
+            Ok(None) => loc.path = local_name.clone(),
+            Ok(Some(m)) if m.kind == EntryKind::Folder => loc.path = format!("{}/{local_name}", loc.path),
+            Ok(Some(_)) if ends_with_slash => return Err(usage(format!("{} is a file, not a folder", loc.path))),
+            _ if ends_with_slash => loc.path = format!("{}/{local_name}", loc.path),
+            _ => {}
+        }
+        for part in split_path(&loc.path) {
+            files::check_name(part).map_err(usage)?;
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let canonical = fs::canonicalize(local).map_err(|e| io_err("can't read", local, e))?;
+        let transfer = hex::encode(&Sha256::digest(
+            format!("{}\n{}\n{}\n{}\n{}", loc.space, loc.path, canonical.display(), meta.len(), modified).as_bytes(),
+        )[..16]);
+        let staging = self.transfers_dir()?.join(format!("{transfer}.age"));
+
+        // Continue an interrupted upload of this very file to this very place, if its
+        // staged ciphertext is intact; otherwise encrypt afresh.
+        let mut pending = self.state.uploads.get(&transfer).cloned().filter(|p| {
+            fs::metadata(&staging).is_ok_and(|m| m.len() == p.blob_size)
+        });
+        if pending.is_none() {
+            let key = FileKey::generate();
+            let (blob_size, blob_sha256) = encrypt_to_staging(&key, local, &staging).await?;
+            let status: proto::UploadStatus = self
+                .api
+                .call(Some(&self.signer()), Method::POST, "/v1/uploads", Some(&proto::UploadStart { space: loc.space.clone(), size: blob_size }))
+                .await?;
+            let p = PendingUpload {
+                space: loc.space.clone(),
+                path: loc.path.clone(),
+                local: canonical.display().to_string(),
+                local_size: meta.len(),
+                local_modified: modified,
+                key,
+                blob_size,
+                blob_sha256,
+                upload_id: status.upload_id,
+            };
+            self.state.uploads.insert(transfer.clone(), p.clone());
+            self.save()?;
+            pending = Some(p);
+        }
+        let Some(mut p) = pending else {
+            return Err(ClientError::Internal("no pending upload".into()));
+        };
+        let status = match self
+            .api
+            .call::<(), proto::UploadStatus>(Some(&self.signer()), Method::GET, &format!("/v1/uploads/{}", p.upload_id), None)
+            .await
+        {
+            Ok(s) => s,
+            // The server forgot it (expired): start the upload again, same ciphertext.
+            Err(e) if e.code() == Some(proto::codes::NOT_FOUND) => {
+                let s: proto::UploadStatus = self
+                    .api
+                    .call(Some(&self.signer()), Method::POST, "/v1/uploads", Some(&proto::UploadStart { space: loc.space.clone(), size: p.blob_size }))
+                    .await?;
+                p.upload_id = s.upload_id.clone();
+                self.state.uploads.insert(transfer.clone(), p.clone());
+                self.save()?;
+                s
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let resumed_from = (status.received > 0).then_some(status.received);
+        self.send_blob(&staging, &p, status.received, &local_name, opts).await?;
+        let blob: proto::BlobInfo = self
+            .api
+            .call::<(), _>(Some(&self.signer()), Method::POST, &format!("/v1/uploads/{}/complete", p.upload_id), None)
+            .await?;
+
+        let version = FileVersion {
+            version: 0,
+            blob_id: blob.blob_id,
+            blob_size: p.blob_size,
+            blob_sha256: p.blob_sha256.clone(),
+            size: p.local_size,
+            mime: files::mime_for(&local_name).to_owned(),
+            modified_at: p.local_modified,
+            author: self.state.username.clone(),
+            key: p.key.clone(),
+        };
+        let me = self.state.username.clone();
+        let path = loc.path.clone();
+        let mut number = 0;
+        self.change_space(&loc, false, |tree| {
+            let parts = split_path(&path);
+            let (name, dirs) = parts.split_last().ok_or_else(|| usage("name the file"))?;
+            let (mut changes, parent) = make_folders(tree, dirs, &me, false)?;
+            let existing = tree.children(parent.as_deref()).into_iter().find(|c| c.name == *name).cloned();
+            let mut v = version.clone();
+            let entry = match existing {
+                Some(e) if e.kind == EntryKind::Folder => return Err(usage(format!("{path} is a folder"))),
+                Some(mut e) => {
+                    v.version = e.current().map_or(1, |c| c.version + 1);
+                    e.versions.push(v);
+                    let extra = e.versions.len().saturating_sub(keep_versions);
+                    e.versions.drain(..extra);
+                    e
+                }
+                None => {
+                    v.version = 1;
+                    Manifest {
+                        entry_id: files::new_entry_id(),
+                        kind: EntryKind::File,
+                        parent,
+                        name: (*name).to_owned(),
+                        created_at: hush_core::now_ms(),
+                        versions: vec![v],
+                        shared_from: None,
+                    }
+                }
+            };
+            number = entry.current().map_or(1, |c| c.version);
+            changes.put.push(entry);
+            Ok(changes)
+        })
+        .await?;
+        self.state.uploads.remove(&transfer);
+        self.save()?;
+        let _ = fs::remove_file(&staging);
+        Ok(PutReport { location: format!("{}{}", loc.label, loc.path), version: number, size: p.local_size, resumed_from })
+    }
+
+    fn transfers_dir(&self) -> Result<PathBuf, ClientError> {
+        let dir = self.home().join("transfers");
+        fs::create_dir_all(&dir).map_err(|e| io_err("can't create", &dir, e))?;
+        Ok(dir)
+    }
+
+    async fn send_blob(&self, staging: &Path, p: &PendingUpload, from: u64, name: &str, opts: TransferOptions) -> Result<(), ClientError> {
+        let mut file = File::open(staging).map_err(|e| io_err("can't read", staging, e))?;
+        file.seek(SeekFrom::Start(from)).map_err(|e| io_err("can't read", staging, e))?;
+        let mut offset = from;
+        let mut meter = Meter::new(format!("uploading {name}"), p.blob_size, from, opts);
+        let mut buf = vec![0u8; proto::UPLOAD_CHUNK_MAX];
+        while offset < p.blob_size {
+            let want = usize::try_from((p.blob_size - offset).min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact(&mut buf[..want]).map_err(|e| io_err("can't read", staging, e))?;
+            let path = format!("/v1/uploads/{}?offset={offset}", p.upload_id);
+            let status: proto::UploadStatus = self.api.call_bytes(&self.signer(), Method::PUT, &path, buf[..want].to_vec()).await?;
+            offset = status.received;
+            file.seek(SeekFrom::Start(offset)).map_err(|e| io_err("can't read", staging, e))?;
+            meter.advance(offset).await;
+        }
+        meter.done();
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ get and export
+
+    /// Downloads, checks and decrypts a file to `out`; nothing reaches `out` unless every
+    /// check passed.
+    pub async fn get(&mut self, spec: &str, out: &Path, version: Option<u64>, opts: TransferOptions) -> Result<GetReport, ClientError> {
+        self.fetch(spec, out, version, opts, None).await
+    }
+
+    /// Like [`Client::get`], but writes a standard age file for `recipient` (`age1…`).
+    pub async fn export(&mut self, spec: &str, recipient: &str, out: &Path, opts: TransferOptions) -> Result<GetReport, ClientError> {
+        // Refuse a bad recipient before downloading anything.
+        files::encrypt_for_recipient(recipient, std::io::empty(), std::io::sink()).map_err(file_err)?;
+        self.fetch(spec, out, None, opts, Some(recipient.trim().to_owned())).await
+    }
+
+    async fn fetch(
+        &mut self,
+        spec: &str,
+        out: &Path,
+        version: Option<u64>,
+        opts: TransferOptions,
+        recipient: Option<String>,
+    ) -> Result<GetReport, ClientError> {
+        if out.is_dir() {
+            return Err(usage(format!("{} is a folder; give the file name to write", out.display())));
+        }
+        let out_dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !out_dir.is_dir() {
+            return Err(usage(format!("the folder {} doesn't exist", out_dir.display())));
+        }
+        self.sync().await?;
+        let loc = self.locate(spec, false).await?;
+        let tree = self.load_tree(&loc).await?;
+        let m = tree.lookup(&loc.path).map_err(usage)?.ok_or_else(|| usage("name the file to get"))?;
+        if m.kind == EntryKind::Folder {
+            return Err(usage(format!("{} is a folder; get the files in it one by one", loc.path)));
+        }
+        let v = match version {
+            None => m.current().cloned(),
+            Some(n) => m.versions.iter().find(|v| v.version == n).cloned(),
+        }
+        .ok_or_else(|| {
+            let kept: Vec<String> = m.versions.iter().map(|v| v.version.to_string()).collect();
+            usage(format!("{} has no version {}; kept: {}", loc.path, version.unwrap_or(0), kept.join(", ")))
+        })?;
+
+        // 1. The blob, into the home, continuing an interrupted download.
+        let part = self.transfers_dir()?.join(format!("{}.part", v.blob_id));
+        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let have = if have > v.blob_size { 0 } else { have };
+        let resumed_from = (have > 0).then_some(have);
+        self.receive_blob(&part, &v, have, &m.name, opts).await?;
+
+        // 2. Check and decrypt into a temporary file next to the destination; rename only
+        // when the hash, the length and every age chunk verified.
+        let tmp = out_dir.join(format!(".{}.hush-{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("file"), hush_core::message::new_id()));
+        let result = decrypt_checked(&part, &tmp, &v, recipient).await;
+        match result {
+            Ok(size) => {
+                fs::rename(&tmp, out).map_err(|e| {
+                    let _ = fs::remove_file(&tmp);
+                    io_err("can't write", out, e)
+                })?;
+                if let Ok(d) = File::open(&out_dir) {
+                    let _ = d.sync_all();
+                }
+                let _ = fs::remove_file(&part);
+                Ok(GetReport { size, resumed_from })
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                // A blob that failed its checks is not kept for a later resume.
+                let _ = fs::remove_file(&part);
+                Err(e)
+            }
+        }
+    }
+
+    async fn receive_blob(&self, part: &Path, v: &FileVersion, from: u64, name: &str, opts: TransferOptions) -> Result<(), ClientError> {
+        if from == v.blob_size {
+            return Ok(());
+        }
+        let mut file = OpenOptions::new().create(true).append(false).write(true).truncate(false).open(part).map_err(|e| io_err("can't write", part, e))?;
+        file.set_len(from).map_err(|e| io_err("can't write", part, e))?;
+        file.seek(SeekFrom::Start(from)).map_err(|e| io_err("can't write", part, e))?;
+        let path = format!("/v1/blobs/{}?offset={from}", v.blob_id);
+        let mut resp = self.api.get_stream(&self.signer(), &path).await?;
+        let mut offset = from;
+        let mut meter = Meter::new(format!("downloading {name}"), v.blob_size, from, opts);
+        loop {
+            let chunk = resp
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Api(crate::api::ApiError::Unreachable { url: self.server().to_owned(), reason: e.to_string() }))?;
+            let Some(chunk) = chunk else { break };
+            offset += chunk.len() as u64;
+            if offset > v.blob_size {
+                return Err(file_err(files::FileError::BlobMismatch("the server sent more bytes than the file has".into())));
+            }
+            file.write_all(&chunk).map_err(|e| io_err("can't write", part, e))?;
+            meter.advance(offset).await;
+        }
+        file.sync_data().map_err(|e| io_err("can't write", part, e))?;
+        meter.done();
+        if offset != v.blob_size {
+            return Err(file_err(files::FileError::BlobMismatch(format!(
+                "the server sent {offset} of {} bytes; run the same command again to continue",
+                v.blob_size
+            ))));
+        }
+        Ok(())
+    }
+}
+
+/// Folders along `dirs` from the root, made where missing (unless `must_be_new` asks for
+/// the last one to be new). Returns the changes and the last folder's id.
+fn make_folders(tree: &Tree, dirs: &[&str], me: &str, must_be_new: bool) -> Result<(Changes, Option<String>), ClientError> {
+    let mut changes = Changes::default();
+    let mut parent: Option<String> = None;
+    let mut made = false;
+    for (i, name) in dirs.iter().enumerate() {
+        files::check_name(name).map_err(usage)?;
+        let existing = if made { None } else { tree.children(parent.as_deref()).into_iter().find(|c| c.name == *name) };
+        match existing {
+            Some(e) if e.kind == EntryKind::File => return Err(usage(format!("{} is a file, not a folder", dirs[..=i].join("/")))),
+            Some(_) if must_be_new && i + 1 == dirs.len() => return Err(usage(format!("{} already exists", dirs.join("/")))),
+            Some(e) => parent = Some(e.entry_id.clone()),
+            None => {
+                let m = Manifest {
+                    entry_id: files::new_entry_id(),
+                    kind: EntryKind::Folder,
+                    parent: parent.clone(),
+                    name: (*name).to_owned(),
+                    created_at: hush_core::now_ms(),
+                    versions: vec![],
+                    shared_from: None,
+                };
+                parent = Some(m.entry_id.clone());
+                changes.put.push(m);
+                made = true;
+            }
+        }
+    }
+    let _ = me;
+    Ok((changes, parent))
+}
+
+// ---------------------------------------------------------------------- pipelines
+
+/// Sends what is written, in blocks, to another thread.
+struct ChannelWriter {
+    tx: Option<SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= BLOCK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK + 64 * 1024));
+        match &self.tx {
+            Some(tx) => tx.send(block).map_err(|_| std::io::Error::other("the writing thread stopped")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.flush();
+        self.tx = None;
+    }
+}
+
+/// Reads blocks another thread sends.
+struct ChannelReader {
+    rx: Receiver<Vec<u8>>,
+    block: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.block.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.block = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.block.len() - self.pos);
+        out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Encrypts `local` into `staging` on this thread while another hashes and writes the
+/// ciphertext (both cores busy). Returns the blob's length and SHA-256.
+async fn encrypt_to_staging(key: &FileKey, local: &Path, staging: &Path) -> Result<(u64, String), ClientError> {
+    let key = key.clone();
+    let (local, staging) = (local.to_path_buf(), staging.to_path_buf());
+    tokio::task::spawn_blocking(move || -> Result<(u64, String), ClientError> {
+        let input = File::open(&local).map_err(|e| io_err("can't read", &local, e))?;
+        let mut out = File::create(&staging).map_err(|e| io_err("can't write", &staging, e))?;
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            for block in rx {
+                h.update(&block);
+                out.write_all(&block)?;
+                n += block.len() as u64;
+            }
+            out.sync_all()?;
+            Ok((n, hex::encode(h.finalize())))
+        });
+        let sink = ChannelWriter { tx: Some(tx), buf: Vec::with_capacity(BLOCK + 64 * 1024) };
+        let encrypted = files::encrypt(&key, std::io::BufReader::with_capacity(BLOCK, input), sink);
+        let written = writer.join().map_err(|_| ClientError::Internal("the writing thread panicked".into()))?;
+        encrypted.map_err(file_err)?;
+        written.map_err(|e| io_err("can't write", &staging, e))
+    })
+    .await
+    .map_err(|e| ClientError::Internal(e.to_string()))?
+}
+
+/// Reads and hashes the blob on one thread while this one decrypts it (or re-encrypts it
+/// for an age recipient) into `tmp`. Fails unless the length and hash match the manifest
+/// and every age check passed.
+async fn decrypt_checked(part: &Path, tmp: &Path, v: &FileVersion, recipient: Option<String>) -> Result<u64, ClientError> {
+    let (part, tmp, v) = (part.to_path_buf(), tmp.to_path_buf(), v.clone());
+    tokio::task::spawn_blocking(move || -> Result<u64, ClientError> {
+        let mut input = File::open(&part).map_err(|e| io_err("can't read", &part, e))?;
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let reader = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            loop {
+                let mut block = vec![0u8; BLOCK];
+                let got = input.read(&mut block)?;
+                if got == 0 {
+                    break;
+                }
+                block.truncate(got);
+                h.update(&block);
+                n += got as u64;
+                if tx.send(block).is_err() {
+                    break;
+                }
+            }
+            Ok((n, hex::encode(h.finalize())))
+        });
+        let out = File::create(&tmp).map_err(|e| io_err("can't write", &tmp, e))?;
+        let mut out = std::io::BufWriter::with_capacity(BLOCK, out);
+        let source = ChannelReader { rx, block: Vec::new(), pos: 0 };
+        let decrypted = match &recipient {
+            None => files::decrypt(&v.key, source, &mut out),
+            Some(r) => files::reencrypt_for_recipient(&v.key, r, source, &mut out),
+        };
+        let (n, hash) = reader
+            .join()
+            .map_err(|_| ClientError::Internal("the reading thread panicked".into()))?
+            .map_err(|e| io_err("can't read", &part, e))?;
+        // The manifest's length and hash first: they name what the server changed.
+        if n != v.blob_size {
+            return Err(file_err(files::FileError::BlobMismatch(format!("it has {n} bytes, the manifest says {}", v.blob_size))));
+        }
+        if hash != v.blob_sha256 {
+            return Err(file_err(files::FileError::BlobMismatch("its SHA-256 differs from the manifest's".into())));
+        }
+        let size = decrypted.map_err(file_err)?;
+        if recipient.is_none() && size != v.size {
+            return Err(file_err(files::FileError::BlobMismatch(format!("it decrypts to {size} bytes, the manifest says {}", v.size))));
+        }
+        let f = out.into_inner().map_err(|e| io_err("can't write", &tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| io_err("can't write", &tmp, e))?;
+        Ok(size)
+    })
+    .await
+    .map_err(|e| ClientError::Internal(e.to_string()))?
+}
+
+// ---------------------------------------------------------------------- progress and pace
+
+/// A progress bar on standard error and an optional rate limit.
+struct Meter {
+    label: String,
+    total: u64,
+    start_at: u64,
+    started: Instant,
+    last_draw: Option<Instant>,
+    opts: TransferOptions,
+}
+
+impl Meter {
+    fn new(label: String, total: u64, start_at: u64, opts: TransferOptions) -> Self {
+        if opts.progress && start_at > 0 {
+            eprintln!("{label}: continuing from {} of {}", human(start_at), human(total));
+        }
+        Meter { label, total, start_at, started: Instant::now(), last_draw: None, opts }
+    }
+
+    async fn advance(&mut self, at: u64) {
+        let moved = at.saturating_sub(self.start_at);
+        if let Some(rate) = self.opts.limit_rate.filter(|r| *r > 0) {
+            let due = std::time::Duration::from_secs_f64(moved as f64 / rate as f64);
+            let elapsed = self.started.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+        if self.opts.progress && self.last_draw.is_none_or(|t| t.elapsed().as_millis() >= 200) {
+            self.last_draw = Some(Instant::now());
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            let pct = if self.total == 0 { 100 } else { at * 100 / self.total };
+            let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
+            eprint!(
+                "\r{} [{}{}] {:>3}% {} of {}  {}/s   ",
+                self.label,
+                "#".repeat(filled),
+                " ".repeat(20 - filled),
+                pct,
+                human(at),
+                human(self.total),
+                human((moved as f64 / secs) as u64)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn done(&self) {
+        if self.opts.progress && self.last_draw.is_some() {
+            eprintln!();
+        }
+    }
+}
+
+/// Bytes in binary units, one decimal.
+pub fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
