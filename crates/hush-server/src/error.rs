@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hush_proto::{ErrorBody, codes};
 
+use crate::files::human_bytes;
 use crate::kt::KtError;
 use crate::store::StoreError;
 
@@ -17,6 +18,13 @@ pub enum ApiError {
     /// The body is larger than the server accepts.
     #[error("the request body is too large")]
     TooLarge,
+    /// A file (or a chunk of one) larger than the server accepts; the sentence names both
+    /// sizes.
+    #[error("{0}")]
+    FileTooLarge(String),
+    /// Storing this would take the user past their storage quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Missing or invalid signature, timestamp, nonce, or unknown device. Deliberately the
     /// same for all of them.
     #[error("the request is not signed by a known device, or its signature, time or nonce is not valid")]
@@ -85,7 +93,8 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+            ApiError::TooLarge | ApiError::FileTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+            ApiError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, codes::QUOTA_EXCEEDED),
             ApiError::Unauthorized | ApiError::ClockSkew => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
@@ -111,6 +120,13 @@ impl From<StoreError> for ApiError {
             StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
             StoreError::Invalid(m) => ApiError::BadRequest(m),
             StoreError::TooMany(m) => ApiError::RateLimited(m.into()),
+            StoreError::Denied(m) => ApiError::Forbidden(m),
+            StoreError::Quota { needed, used, quota } => ApiError::QuotaExceeded(format!(
+                "this upload needs {} but only {} of your {} quota is left",
+                human_bytes(needed),
+                human_bytes(quota.saturating_sub(used)),
+                human_bytes(quota)
+            )),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
     }

@@ -34,8 +34,15 @@
 //! most [`routes::MAX_PENDING_LINKS`] unfinished requests, each living 10 minutes, so an
 //! attacker gets few guesses at the code.
 //!
+//! Files (`/v1/uploads`, `/v1/blobs`, `/v1/spaces`, `/v1/quota`, see `files.rs`) are opaque
+//! age blobs uploaded in resumable chunks and kept in an object store (`data_dir/blobs`),
+//! and spaces: a user's drive or a conversation's shared folder, a signed state and rows
+//! that refer to blobs, written with compare-and-swap on the state's version. Each user's
+//! files count against a quota ([`ServerConfig::quota_bytes`]) until no row refers to them.
+//!
 //! Storage is SQLite (WAL, `synchronous=FULL`): a message is acknowledged only once it is
-//! on disk, so it survives a crash of the server or the machine.
+//! on disk, so it survives a crash of the server or the machine. Uploaded chunks are synced
+//! before they are counted, and finished files are written with fsync.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hush_server::ServerError> {
@@ -51,6 +58,7 @@
 
 mod auth;
 mod error;
+mod files;
 pub mod kt;
 pub mod kt_storage;
 mod routes;
@@ -76,6 +84,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::files::Files;
 use crate::kt::Kt;
 use crate::store::Store;
 
@@ -87,6 +96,15 @@ const INBOX_EVENTS_CAPACITY: usize = 4096;
 
 /// How many revocations may queue for a slow WebSocket.
 const REVOCATIONS_CAPACITY: usize = 256;
+
+/// Bytes in a gibibyte.
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// Directory (inside the data directory) of the object store that keeps finished files.
+pub const BLOBS_DIR: &str = "blobs";
+
+/// Directory (inside the data directory) of unfinished uploads, `<upload_id>.part`.
+pub const UPLOADS_DIR: &str = "uploads";
 
 /// Where and how the server runs.
 #[derive(Debug, Clone)]
@@ -102,6 +120,13 @@ pub struct ServerConfig {
     /// How often the key directory publishes users whose value changed but was not
     /// published on demand (default 60 s). Nothing pending, nothing published.
     pub kt_publish_interval: Duration,
+    /// Largest file (blob) one upload may declare, in bytes (default 16 GiB). Larger ones
+    /// are refused with `413 too_large` when the upload starts.
+    pub max_upload_bytes: u64,
+    /// Storage each user may hold, in bytes (default 64 GiB): their finished files plus
+    /// their unfinished uploads. An upload that would pass it is refused with
+    /// `403 quota_exceeded`.
+    pub quota_bytes: u64,
 }
 
 impl ServerConfig {
@@ -113,6 +138,8 @@ impl ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             kt_publish_interval: Duration::from_secs(60),
+            max_upload_bytes: 16 * GIB,
+            quota_bytes: 64 * GIB,
         }
     }
 }
@@ -136,6 +163,14 @@ pub enum ServerError {
         path: PathBuf,
         /// Why.
         source: sqlx::Error,
+    },
+    /// The blob store could not be opened.
+    #[error("can't open the file store in {}: {reason}", path.display())]
+    Blobs {
+        /// Its directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The key-transparency directory could not be opened.
     #[error("can't open the key-transparency directory: {0}")]
@@ -183,6 +218,8 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Requests authenticated so far (drives nonce pruning).
     pub accepted_requests: Arc<AtomicU64>,
+    /// Blobs, unfinished uploads and their limits.
+    pub files: Arc<Files>,
 }
 
 impl AppState {
@@ -201,10 +238,25 @@ impl AppState {
     }
 }
 
-/// The API routes with their layers.
+/// Gives `router`'s routes their own body limit (both axum's, for extractors, and a layer
+/// that refuses larger bodies before they are read) and timeout.
+fn limited(router: Router<AppState>, max_body: usize, timeout: Duration) -> Router<AppState> {
+    // Each layer wraps the ones above it: the last is the outermost.
+    router
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+}
+
+/// The API routes with their layers. Every route takes bodies up to `max_body_bytes` and
+/// answers within `request_timeout`, except: a chunk of an upload (up to
+/// [`hush_proto::UPLOAD_CHUNK_MAX`], with [`files::BULK_REQUEST_TIMEOUT`]), an upload's
+/// completion (which copies the file, with the same timeout), and a space update (up to
+/// [`files::SPACE_UPDATE_LIMIT`], or `max_body_bytes` if that is larger).
 fn router(state: AppState, config: &ServerConfig) -> Router {
     let sensitive = [HeaderName::from_static(hush_proto::HEADER_SIGNATURE), axum::http::header::AUTHORIZATION];
-    Router::new()
+    let bulk_timeout = config.request_timeout.max(files::BULK_REQUEST_TIMEOUT);
+    let api = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/register", post(routes::register))
         .route("/v1/devices", post(routes::add_device))
@@ -240,12 +292,24 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         )
         .route("/v1/guardian-requests/{request_id}", get(routes::guardian_shares))
         .route("/v1/guardian-requests/{request_id}/shares", post(routes::post_guardian_share))
+        .route("/v1/uploads", post(files::start_upload))
+        .route("/v1/uploads/{upload_id}", get(files::upload_status))
+        .route("/v1/blobs/{blob_id}", get(files::get_blob))
+        .route("/v1/spaces/{space}", get(files::get_space))
+        .route("/v1/quota", get(files::get_quota));
+    let api = limited(api, config.max_body_bytes, config.request_timeout);
+    let chunks = Router::new().route("/v1/uploads/{upload_id}", put(files::put_chunk));
+    let chunks = limited(chunks, files::UPLOAD_BODY_LIMIT, bulk_timeout);
+    let complete = Router::new().route("/v1/uploads/{upload_id}/complete", post(files::complete_upload));
+    let complete = limited(complete, config.max_body_bytes, bulk_timeout);
+    let spaces = Router::new().route("/v1/spaces/{space}", post(files::post_space));
+    let spaces = limited(spaces, files::SPACE_UPDATE_LIMIT.max(config.max_body_bytes), config.request_timeout);
+    api.merge(chunks)
+        .merge(complete)
+        .merge(spaces)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Each layer wraps the ones above it: the last is the outermost.
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             ApiError::internal("a request handler panicked").into_response()
         }))
@@ -262,13 +326,15 @@ pub struct Server {
     config: ServerConfig,
     store: Store,
     kt: Kt,
+    files: Arc<Files>,
 }
 
 impl Server {
     /// Creates `data_dir` if needed, opens (or creates) the SQLite database
     /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
     /// up to date, opens the key directory (creating the VRF key `data_dir/vrf.key` on first
-    /// start), publishes any user still pending, and binds the TCP listener.
+    /// start), publishes any user still pending, creates `data_dir/blobs` and
+    /// `data_dir/uploads` for files, and binds the TCP listener.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         tokio::fs::create_dir_all(&config.data_dir)
             .await
@@ -285,6 +351,7 @@ impl Server {
             .map_err(ServerError::KeyTransparency)?;
         // Users registered before key transparency existed, or left pending by a crash.
         kt.publish_pending().await.map_err(ServerError::KeyTransparency)?;
+        let files = open_files(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -301,6 +368,7 @@ impl Server {
             config,
             store,
             kt,
+            files,
         })
     }
 
@@ -322,6 +390,7 @@ impl Server {
             self.config.kt_publish_interval,
             shutdown_rx.clone(),
         ));
+        let shutdown_rx_sweeper = shutdown_rx.clone();
         let state = AppState {
             store: self.store.clone(),
             kt: self.kt.clone(),
@@ -329,7 +398,9 @@ impl Server {
             revocations,
             shutdown: shutdown_rx,
             accepted_requests: Arc::new(AtomicU64::new(0)),
+            files: Arc::clone(&self.files),
         };
+        let sweeper = tokio::spawn(files::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
         let app = router(state, &self.config);
         tracing::info!(addr = %self.local_addr, "hush server listening");
         let served = axum::serve(self.listener, app)
@@ -344,9 +415,37 @@ impl Server {
         if let Err(e) = publisher.await {
             tracing::error!(error = %e, "the key-transparency publisher failed");
         }
+        if let Err(e) = sweeper.await {
+            tracing::error!(error = %e, "the upload sweeper failed");
+        }
         self.store.close().await;
         served.map_err(ServerError::Serve)
     }
+}
+
+/// Creates `data_dir/blobs` (the object store of finished files, written with fsync) and
+/// `data_dir/uploads` (unfinished uploads).
+async fn open_files(config: &ServerConfig) -> Result<Arc<Files>, ServerError> {
+    let blobs = config.data_dir.join(BLOBS_DIR);
+    let uploads = config.data_dir.join(UPLOADS_DIR);
+    for dir in [&blobs, &uploads] {
+        tokio::fs::create_dir_all(dir).await.map_err(|source| ServerError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let objects = object_store::local::LocalFileSystem::new_with_prefix(&blobs)
+        .map_err(|e| ServerError::Blobs {
+            path: blobs.clone(),
+            reason: e.to_string(),
+        })?
+        .with_fsync(true);
+    Ok(Arc::new(Files::new(
+        Arc::new(objects),
+        uploads,
+        config.max_upload_bytes,
+        config.quota_bytes,
+    )))
 }
 
 /// Publishes pending key-directory changes every `interval` until shutdown. A publish in

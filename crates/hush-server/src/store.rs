@@ -20,6 +20,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 
+mod files;
+
+pub(crate) use files::is_lower_hex;
+pub use files::{NewUpload, SpaceChange, SpaceName, UploadRow};
+
 /// Schema migrations, applied in order; the index + 1 is the schema version.
 /// Never edit one that has shipped: append a new one.
 const MIGRATIONS: &[&str] = &[r#"
@@ -172,6 +177,46 @@ CREATE TABLE link_requests (
     expires_at     INTEGER NOT NULL
 );
 CREATE INDEX link_requests_by_user ON link_requests(username, expires_at);
+"#, r#"
+CREATE TABLE uploads (
+    upload_id  TEXT PRIMARY KEY,
+    username   TEXT NOT NULL REFERENCES users(username),
+    device_id  TEXT NOT NULL,
+    space      TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    received   INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX uploads_by_user ON uploads(username);
+CREATE INDEX uploads_by_time ON uploads(created_at);
+CREATE TABLE blobs (
+    blob_id    TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL REFERENCES users(username),
+    size       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    linked     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX blobs_by_owner ON blobs(owner);
+CREATE INDEX blobs_unlinked ON blobs(linked, created_at);
+CREATE TABLE space_states (
+    space      TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    state      BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE space_rows (
+    space    TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    row      BLOB NOT NULL,
+    PRIMARY KEY (space, entry_id)
+);
+CREATE TABLE space_row_blobs (
+    space    TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    blob_id  TEXT NOT NULL,
+    PRIMARY KEY (space, entry_id, blob_id)
+);
+CREATE INDEX space_row_blobs_by_blob ON space_row_blobs(blob_id);
 "#];
 
 /// Which of an account's two backups: the one sealed under the recovery phrase, or the one
@@ -338,6 +383,19 @@ pub enum StoreError {
     /// Too many of something pending.
     #[error("{0}")]
     TooMany(&'static str),
+    /// The caller may not do this; the sentence says why.
+    #[error("{0}")]
+    Denied(String),
+    /// An upload would take its user past their storage quota.
+    #[error("this upload needs {needed} bytes, {used} of the quota of {quota} bytes are used")]
+    Quota {
+        /// The upload's size.
+        needed: u64,
+        /// Bytes the user holds already.
+        used: u64,
+        /// The user's quota.
+        quota: u64,
+    },
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),

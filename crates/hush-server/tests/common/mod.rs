@@ -225,6 +225,19 @@ impl Client {
         body: Vec<u8>,
         sig: &Signature,
     ) -> reqwest::Response {
+        self.send_signed_as(server, method, path, "application/json", body, sig).await
+    }
+
+    /// Like [`Client::send_signed`], with this content type.
+    pub async fn send_signed_as(
+        &self,
+        server: &Running,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        sig: &Signature,
+    ) -> reqwest::Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         self.http
             .request(method, server.url(path))
@@ -232,11 +245,18 @@ impl Client {
             .header(hush_proto::HEADER_TIMESTAMP, sig.timestamp.to_string())
             .header(hush_proto::HEADER_NONCE, &sig.nonce)
             .header(hush_proto::HEADER_SIGNATURE, &sig.signature)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
             .expect("request is sent")
+    }
+
+    /// `method path` with these raw bytes as an `application/octet-stream` body (a file
+    /// chunk), signed by `dev` like any request: the signature covers the bytes.
+    pub async fn bytes(&self, server: &Running, dev: &TestDevice, method: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
+        let sig = sign(&dev.key, &dev.device_id, method, path, &body);
+        self.send_signed_as(server, method, path, "application/octet-stream", body, &sig).await
     }
 
     /// `method path` with this raw body, signed by `dev`.
