@@ -164,8 +164,19 @@ impl Client {
             let id = if create {
                 self.resolve_or_create(conv).await?
             } else {
-                self.resolve(conv)?
-                    .ok_or_else(|| usage(format!("no conversation named {conv} (and no one-to-one conversation with a user of that name)")))?
+                match self.resolve(conv)? {
+                    Some(id) => id,
+                    // Files of a conversation this device left stay readable as far as
+                    // its keys reach (the server decides whether it still serves them).
+                    None => self
+                        .state
+                        .conversations
+                        .values()
+                        .filter(|m| !m.active && (m.name == conv || (conv.len() >= 6 && m.id.starts_with(conv))))
+                        .max_by_key(|m| m.joined_at)
+                        .map(|m| m.id.clone())
+                        .ok_or_else(|| usage(format!("no conversation named {conv} (and no one-to-one conversation with a user of that name)")))?,
+                }
             };
             return Ok(Location {
                 space: format!("conv:{id}"),
@@ -231,14 +242,19 @@ impl Client {
     /// devices of its current members. Rows may also be signed by anyone whose key we
     /// pinned (a member who has since left wrote them while a member; the state, signed
     /// by a current member, vouches that they belong).
-    fn trust_for(&self, loc: &Location) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, BTreeSet<String>), ClientError> {
+    #[allow(clippy::type_complexity)]
+    fn trust_for(&self, loc: &Location) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, Option<BTreeSet<String>>), ClientError> {
         let me = self.state.username.clone();
         let my_key = self.identity.public();
         let pinned: BTreeMap<String, PublicKey> =
             self.state.contacts.iter().map(|(u, c)| (u.clone(), c.identity_key)).collect();
-        let writers: BTreeSet<String> = match &loc.conversation {
-            None => [me.clone()].into(),
-            Some(id) => self.members_of(id)?.into_iter().map(|m| m.username).collect(),
+        // `None`: this device is no longer a member and can't know the current members.
+        let writers: Option<BTreeSet<String>> = match &loc.conversation {
+            None => Some([me.clone()].into()),
+            Some(id) if self.state.conversations.get(id).is_some_and(|m| m.active) => {
+                Some(self.members_of(id)?.into_iter().map(|m| m.username).collect())
+            }
+            Some(_) => None,
         };
         let drive = loc.conversation.is_none();
         let check = move |cert: &CertificateBody| -> Result<(), String> {
@@ -273,7 +289,7 @@ impl Client {
             check(cert)?;
             if !state_checked {
                 state_checked = true;
-                if !writers.contains(&cert.username) {
+                if writers.as_ref().is_some_and(|w| !w.contains(&cert.username)) {
                     return Err("someone who is no longer a member of this space".into());
                 }
             }
@@ -350,9 +366,9 @@ impl Client {
         let loc = Location { space: format!("conv:{id_hex}"), conversation: Some(id_hex.to_owned()), path: String::new(), label: String::new() };
         // A space nobody wrote to has nothing to sign; an unreadable one is reported
         // when someone opens it.
+        // The removal itself already succeeded: a failure here is reported, not fatal.
         match self.change_space(&loc, true, |_| Ok(Changes::default())).await {
             Ok(()) => Ok(()),
-            Err(ClientError::Api(e)) => Err(ClientError::Api(e)),
             Err(e) => {
                 self.warn(id_hex, format!("could not re-sign this conversation's files after the removal: {e}"));
                 self.save()
@@ -610,10 +626,18 @@ impl Client {
         if pending.is_none() {
             let key = FileKey::generate();
             let (blob_size, blob_sha256) = encrypt_to_staging(&key, local, &staging).await?;
-            let status: proto::UploadStatus = self
+            let status: proto::UploadStatus = match self
                 .api
                 .call(Some(&self.signer()), Method::POST, "/v1/uploads", Some(&proto::UploadStart { space: loc.space.clone(), size: blob_size }))
-                .await?;
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    // Refused (too large, over quota) or unreachable: nothing stays behind.
+                    let _ = fs::remove_file(&staging);
+                    return Err(e.into());
+                }
+            };
             let p = PendingUpload {
                 space: loc.space.clone(),
                 path: loc.path.clone(),
@@ -836,6 +860,8 @@ impl Client {
             let Some(chunk) = chunk else { break };
             offset += chunk.len() as u64;
             if offset > v.blob_size {
+                drop(file);
+                let _ = fs::remove_file(part);
                 return Err(file_err(files::FileError::BlobMismatch("the server sent more bytes than the file has".into())));
             }
             file.write_all(&chunk).map_err(|e| io_err("can't write", part, e))?;

@@ -695,7 +695,7 @@ impl Client {
         self.send_payload(id_hex, &payload).await?;
         // Whoever adds devices or members hands them the space keys of earlier epochs, so
         // that files added before they joined open for them.
-        let keys = self.state.space_keys.get(id_hex).cloned().unwrap_or_default();
+        let keys: Vec<_> = self.state.space_keys.get(id_hex).map(|k| k.clone().into_iter().collect()).unwrap_or_default();
         if !keys.is_empty() {
             self.send_payload(id_hex, &Payload::SpaceKeys { id: hush_core::message::new_id(), keys }).await?;
         }

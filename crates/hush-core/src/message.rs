@@ -45,8 +45,8 @@ pub enum Payload {
     SpaceKeys {
         /// Random id (hex).
         id: String,
-        /// Space keys by MLS epoch.
-        keys: std::collections::BTreeMap<u64, crate::files::SpaceKey>,
+        /// Space keys with their MLS epochs (a list: JSON maps can't have number keys).
+        keys: Vec<(u64, crate::files::SpaceKey)>,
     },
     /// Earlier messages, handed by a member to devices and members who just joined (only
     /// in conversations with history on). Relayed, so shown as "via" that member.
@@ -105,4 +105,23 @@ pub struct HistoryItem {
 /// A fresh random 128-bit id, hex.
 pub fn new_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed expectation is the test failing")]
+    use super::*;
+
+    #[test]
+    fn every_payload_round_trips() {
+        let payloads = vec![
+            Payload::text("hi"),
+            Payload::Meta { id: new_id(), name: "club".into(), direct: false, history: true },
+            Payload::History { id: new_id(), messages: vec![HistoryItem { sender: "bob".into(), sent_at: 1, text: "x".into() }] },
+            Payload::SpaceKeys { id: new_id(), keys: vec![(0, crate::files::SpaceKey::generate()), (7, crate::files::SpaceKey::generate())] },
+        ];
+        for p in payloads {
+            assert_eq!(Payload::decode(&p.encode()).unwrap(), p);
+        }
+    }
 }

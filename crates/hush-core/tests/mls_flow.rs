@@ -58,6 +58,10 @@ fn create_add_talk_remove() {
     let mut b = join_b.accept(&bob.provider).expect("bob joins");
     let mut c = PendingJoin::new(&carol.provider, &welcome).expect("carol").accept(&carol.provider).expect("join");
     assert_eq!(a.id(), b.id());
+    // Every member derives the same space key for the epoch.
+    let (ea, ka) = a.space_key(&alice.provider).expect("key");
+    let (eb, kb) = b.space_key(&bob.provider).expect("key");
+    assert_eq!((ea, &ka), (eb, &kb));
     assert_eq!(a.epoch(), b.epoch());
 
     let ct = a.encrypt(&alice.provider, &alice.device(), b"hello group", b"").expect("enc");

@@ -24,6 +24,13 @@ pub struct BenchArgs {
     /// Skip the messaging runs.
     #[arg(long)]
     kt_only: bool,
+    /// Files: encrypt/decrypt a file of this many MiB locally (next to the `age` tool when
+    /// it is installed) and put/get it through the server; 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    file_mib: u64,
+    /// Run only the files benchmark (with --file-mib, default 1024).
+    #[arg(long)]
+    files_only: bool,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -40,6 +47,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--messages, --samples and --pairs must be at least 1");
     }
     let dir = tempfile::Builder::new().prefix("hush-bench-").tempdir()?;
+    if args.files_only || args.file_mib > 0 {
+        let mib = if args.file_mib == 0 { 1024 } else { args.file_mib };
+        files(mib, dir.path()).await?;
+        if args.files_only {
+            dir.close()?;
+            return Ok(());
+        }
+    }
     if !args.kt_only {
         messaging(&args, dir.path()).await?;
     }
@@ -141,5 +156,93 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
     let _ = stop.send(());
     let _ = handle.await;
     drop((alice, bob));
+    Ok(())
+}
+
+fn rate(bytes: u64, d: Duration) -> String {
+    format!("{:>8.1} MiB/s  ({:.2} s)", bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64().max(1e-9), d.as_secs_f64())
+}
+
+fn timed_command(cmd: &mut std::process::Command) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let out = cmd.output()?;
+    if !out.status.success() {
+        anyhow::bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(t.elapsed())
+}
+
+/// Files: local age encryption and decryption next to the `age` tool on the same file, then
+/// put and get through a server on loopback.
+async fn files(mib: u64, dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let bytes = mib * 1024 * 1024;
+    let plain = dir.join("plain.bin");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&plain)?);
+        // Incompressible-looking bytes (xorshift), so nothing on the way can shortcut.
+        let mut block = vec![0u8; 1 << 20];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..mib {
+            for chunk in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            f.write_all(&block)?;
+        }
+        f.flush()?;
+    }
+    println!("hush bench files: {mib} MiB, {} cores, files on {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), dir.display());
+
+    let key = hush_core::files::FileKey::generate();
+    let enc = dir.join("hush.age");
+    let t = Instant::now();
+    hush_core::files::encrypt(&key, std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&plain)?), std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&enc)?))?;
+    let e = t.elapsed();
+    let t = Instant::now();
+    hush_core::files::decrypt(&key, std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&enc)?), std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("hush.out"))?))?;
+    let d = t.elapsed();
+    println!("  hush-core (age crate) encrypt, file to file  {}", rate(bytes, e));
+    println!("  hush-core (age crate) decrypt, file to file  {}", rate(bytes, d));
+    std::fs::remove_file(dir.join("hush.out"))?;
+    std::fs::remove_file(&enc)?;
+
+    let keyfile = dir.join("age-key.txt");
+    match std::process::Command::new("age-keygen").arg("-o").arg(&keyfile).output() {
+        Ok(o) if o.status.success() => {
+            let r = std::process::Command::new("age-keygen").arg("-y").arg(&keyfile).output()?;
+            let recipient = String::from_utf8_lossy(&r.stdout).trim().to_owned();
+            let out = dir.join("tool.age");
+            let e = timed_command(std::process::Command::new("age").arg("-r").arg(&recipient).arg("-o").arg(&out).arg(&plain))?;
+            let d = timed_command(std::process::Command::new("age").arg("-d").arg("-i").arg(&keyfile).arg("-o").arg(dir.join("tool.out")).arg(&out))?;
+            println!("  age command-line tool encrypt, file to file  {}", rate(bytes, e));
+            println!("  age command-line tool decrypt, file to file  {}", rate(bytes, d));
+            std::fs::remove_file(dir.join("tool.out"))?;
+            std::fs::remove_file(&out)?;
+        }
+        _ => println!("  age command-line tool: not installed (Debian package `age`), skipped"),
+    }
+
+    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"))).await?;
+    let url = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let mut alice = Client::register(&dir.join("alice"), &url, "alice", b"bench passphrase").await?;
+    let opts = hush_client::drive::TransferOptions::default();
+    let t = Instant::now();
+    alice.put(&plain, Some("bench.bin"), 1, opts).await?;
+    let p = t.elapsed();
+    let got = dir.join("got.bin");
+    let t = Instant::now();
+    alice.get("bench.bin", &got, None, opts).await?;
+    let g = t.elapsed();
+    println!("  put through the server on loopback (encrypt, upload, sign)  {}", rate(bytes, p));
+    println!("  get through the server on loopback (download, verify, decrypt)  {}", rate(bytes, g));
+    let _ = stop.send(());
+    let _ = handle.await;
     Ok(())
 }

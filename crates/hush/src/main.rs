@@ -90,6 +90,90 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Encrypt a file and upload it to your drive (PATH) or a conversation's files
+    /// (CONVERSATION:PATH, where a user names your one-to-one conversation).
+    Put {
+        /// The local file.
+        file: PathBuf,
+        /// Where it goes: a folder, or a path (a second put adds a version). Default: the
+        /// drive's root, under the local name.
+        dest: Option<String>,
+        /// How many versions of the file to keep.
+        #[arg(long, default_value_t = hush_client::drive::DEFAULT_KEEP_VERSIONS)]
+        keep_versions: usize,
+        #[command(flatten)]
+        transfer: TransferArgs,
+    },
+    /// Download, check and decrypt a file; nothing is written unless every check passed.
+    Get {
+        /// PATH in your drive or CONVERSATION:PATH.
+        src: String,
+        /// The local file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// An earlier kept version (see `hush ls`).
+        #[arg(long)]
+        version: Option<u64>,
+        #[command(flatten)]
+        transfer: TransferArgs,
+    },
+    /// List a folder of your drive or of a conversation's files.
+    Ls {
+        /// PATH or CONVERSATION:PATH (default: your drive's root).
+        src: Option<String>,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a folder (and missing parents).
+    Mkdir {
+        /// PATH or CONVERSATION:PATH.
+        path: String,
+    },
+    /// Move or rename a file or folder inside one space.
+    Mv {
+        /// What to move.
+        src: String,
+        /// Where: a folder to move into, or a new path.
+        dest: String,
+    },
+    /// Remove a file, or a folder with --recursive.
+    Rm {
+        /// PATH or CONVERSATION:PATH.
+        path: String,
+        /// Remove a folder and everything in it.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Share a file or folder with a user or a conversation (no re-upload).
+    Share {
+        /// PATH or CONVERSATION:PATH.
+        src: String,
+        /// A username or a conversation.
+        #[arg(long)]
+        with: String,
+    },
+    /// Take back a file or folder shared with a user or a conversation.
+    Unshare {
+        /// PATH or CONVERSATION:PATH, as it was shared.
+        src: String,
+        /// The username or conversation it was shared with.
+        #[arg(long)]
+        from: String,
+    },
+    /// Write a file as a standard age file for an age recipient: `age -d -i KEY` opens it.
+    Export {
+        /// PATH or CONVERSATION:PATH.
+        src: String,
+        /// The age public key (age1...).
+        #[arg(long)]
+        age_recipient: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[command(flatten)]
+        transfer: TransferArgs,
+    },
     /// Conversations: create, add, remove, leave, list, members.
     #[command(subcommand)]
     Conversation(ConversationCmd),
@@ -150,6 +234,43 @@ struct ServerArgs {
     /// and new devices are also published at once).
     #[arg(long, env = "HUSH_KT_PUBLISH_INTERVAL_SECS", default_value_t = 60)]
     kt_publish_interval_secs: u64,
+    /// Largest file (blob) accepted, in bytes.
+    #[arg(long, env = "HUSH_MAX_UPLOAD_BYTES", default_value_t = 16 << 30)]
+    max_upload_bytes: u64,
+    /// Storage per user (files stored plus uploads in progress), in bytes.
+    #[arg(long, env = "HUSH_QUOTA_BYTES", default_value_t = 64 << 30)]
+    quota_bytes: u64,
+}
+
+/// How a file transfer behaves.
+#[derive(Args, Clone, Copy)]
+struct TransferArgs {
+    /// At most this many bytes per second (suffixes K, M, G: binary units).
+    #[arg(long, value_parser = parse_rate)]
+    limit_rate: Option<u64>,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl TransferArgs {
+    fn options(self) -> hush_client::drive::TransferOptions {
+        hush_client::drive::TransferOptions { limit_rate: self.limit_rate, progress: !self.quiet && std::io::stderr().is_terminal() }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1024u64),
+        Some('M') => (&t[..t.len() - 1], 1024 * 1024),
+        Some('G') => (&t[..t.len() - 1], 1024 * 1024 * 1024),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => n.checked_mul(mult).ok_or_else(|| "that rate is too large".to_owned()),
+        _ => Err(format!("\"{s}\" is not a rate; use a number of bytes per second such as 500K or 8M")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -461,6 +582,85 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Watch { json } => watch(&home, json).await,
         Command::Conversation(cmd) => conversation(&home, cmd).await,
+        Command::Put { file, dest, keep_versions, transfer } => {
+            let mut c = open(&home)?;
+            let r = c.put(&file, dest.as_deref(), keep_versions, transfer.options()).await?;
+            if let Some(from) = r.resumed_from {
+                println!("continued an interrupted upload from {}", hush_client::drive::human(from));
+            }
+            println!("put {} ({}, version {})", r.location, hush_client::drive::human(r.size), r.version);
+            Ok(())
+        }
+        Command::Get { src, output, version, transfer } => {
+            let mut c = open(&home)?;
+            let r = c.get(&src, &output, version, transfer.options()).await?;
+            if let Some(from) = r.resumed_from {
+                println!("continued an interrupted download from {}", hush_client::drive::human(from));
+            }
+            println!("wrote {} ({}), checked against its signed manifest", output.display(), hush_client::drive::human(r.size));
+            Ok(())
+        }
+        Command::Export { src, age_recipient, output, transfer } => {
+            let mut c = open(&home)?;
+            let r = c.export(&src, &age_recipient, &output, transfer.options()).await?;
+            println!("wrote {} ({} of content) as an age file; open it with: age -d -i YOUR_KEY_FILE {}", output.display(), hush_client::drive::human(r.size), output.display());
+            Ok(())
+        }
+        Command::Ls { src, json } => {
+            let mut c = open(&home)?;
+            let (_, items) = c.ls(src.as_deref().unwrap_or("")).await?;
+            if json {
+                println!("{}", serde_json::to_string(&items)?);
+            } else if items.is_empty() {
+                println!("(empty)");
+            } else {
+                for i in items {
+                    if i.kind == "folder" {
+                        println!("{}/", i.name);
+                    } else {
+                        println!(
+                            "{:<32} {:>10}  v{}  {}  {}",
+                            i.name,
+                            hush_client::drive::human(i.size),
+                            i.version,
+                            format_date(i.modified_at),
+                            i.author
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Mkdir { path } => {
+            let mut c = open(&home)?;
+            c.mkdir(&path).await?;
+            println!("made {path}");
+            Ok(())
+        }
+        Command::Mv { src, dest } => {
+            let mut c = open(&home)?;
+            c.mv(&src, &dest).await?;
+            println!("moved {src} to {dest}");
+            Ok(())
+        }
+        Command::Rm { path, recursive } => {
+            let mut c = open(&home)?;
+            let n = c.rm(&path, recursive).await?;
+            println!("removed {path}{}", if n > 1 { format!(" ({n} entries)") } else { String::new() });
+            Ok(())
+        }
+        Command::Share { src, with } => {
+            let mut c = open(&home)?;
+            let to = c.share(&src, &with).await?;
+            println!("shared {src} with {with}: it is {}{} there", to.label, to.path);
+            Ok(())
+        }
+        Command::Unshare { src, from } => {
+            let mut c = open(&home)?;
+            c.unshare(&src, &from).await?;
+            println!("took {src} back from {from}");
+            Ok(())
+        }
         Command::Verify { user, confirm, json } => {
             let mut c = open(&home)?;
             let view = if confirm { c.confirm_verified(&user).await? } else { c.safety_number(&user).await? };
@@ -548,6 +748,8 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .init();
     let mut config = hush_server::ServerConfig::new(args.listen, args.data);
     config.max_body_bytes = args.max_body_bytes;
+    config.max_upload_bytes = args.max_upload_bytes;
+    config.quota_bytes = args.quota_bytes;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
     config.kt_publish_interval = std::time::Duration::from_secs(args.kt_publish_interval_secs.max(1));
     let server = hush_server::Server::bind(config).await?;
@@ -593,6 +795,22 @@ pub(crate) fn print_message(m: &Received, json: bool) {
         "history" => println!("[{time}] {} | (earlier) {}: {}", m.conversation, m.sender, m.text),
         _ => println!("[{time}] {} | * {}", m.conversation, m.text),
     }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` (civil date from days since 1970, Howard Hinnant's algorithm).
+fn format_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem / 60) % 60)
 }
 
 fn format_time(ms: i64) -> String {

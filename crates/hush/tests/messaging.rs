@@ -102,6 +102,12 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     ok(&a1, &["conversation", "history", "bob", "on"]);
     ok(&b, &["send", "alice", "kept for new devices"]);
     assert_eq!(texts(&read(&a1)), vec!["kept for new devices"]);
+    // A file in alice's drive and one bob shared before the new device existed.
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, b"from the drive").unwrap();
+    ok(&a1, &["put", note.to_str().unwrap()]);
+    std::fs::write(&note, b"from bob").unwrap();
+    ok(&b, &["put", note.to_str().unwrap(), "alice:"]);
 
     // Link a second device: it shows a code, the first device approves it.
     let mut link = std::process::Command::new(hush_bin())
@@ -151,6 +157,12 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     ok(&b, &["send", "alice", "to both of alice's devices"]);
     assert_eq!(texts(&read(&a1)), vec!["to both of alice's devices"]);
     assert_eq!(texts(&read(&a2)), vec!["to both of alice's devices"]);
+    // The linked device opens the drive and the files shared before it existed.
+    let got = dir.path().join("got.txt");
+    ok(&a2, &["get", "note.txt", "-o", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"from the drive");
+    ok(&a2, &["get", "bob:note.txt", "-o", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"from bob");
 
     // What one device sends appears on the other.
     ok(&a2, &["send", "bob", "sent from the second device"]);

@@ -31,6 +31,9 @@ fn the_recovery_phrase_restores_the_account_contacts_and_conversations() {
     ok(&a, &["verify", "bob", "--confirm"]);
     ok(&a, &["send", "bob", "before the loss"]);
     ok(&a, &["conversation", "create", "club", "--with", "bob,carol"]);
+    let doc = dir.path().join("will.txt");
+    std::fs::write(&doc, b"my drive survives losing every device").unwrap();
+    ok(&a, &["put", doc.to_str().unwrap(), "Documents/will.txt"]);
     read(&a); // the backup follows the new contacts and verification
     read(&b);
     read(&c);
@@ -56,6 +59,10 @@ fn the_recovery_phrase_restores_the_account_contacts_and_conversations() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&ok(&a2, &["verify", "bob", "--json"])).unwrap();
     assert_eq!(v["verified"], true, "verification kept: {v}");
+    // Her drive files open.
+    let got = dir.path().join("got.txt");
+    ok(&a2, &["get", "Documents/will.txt", "-o", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"my drive survives losing every device");
 
     // Her contacts' clients add the new device; she is back in her conversations.
     read(&b);

@@ -26,9 +26,15 @@ pub struct Server {
 impl Server {
     /// Starts a server on an OS-chosen port (or `listen`) and waits until it listens.
     pub fn start(data: &Path, listen: &str) -> Server {
+        Self::start_with(data, listen, &[])
+    }
+
+    /// Like [`Server::start`] with more `hush server` flags.
+    pub fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(hush_bin())
             .args(["server", "--listen", listen, "--data"])
             .arg(data)
+            .args(extra)
             .env("HUSH_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -290,6 +296,18 @@ pub fn operator_sql(data: &Path, sql: &str) {
         .output()
         .expect("python3");
     assert!(out.status.success(), "sql failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a query on the server's database as an operator could; each row's columns as
+/// text (blobs as lowercase hex).
+pub fn operator_query(data: &Path, sql: &str) -> Vec<Vec<String>> {
+    let script = "import sqlite3,sys,json\n\
+c=sqlite3.connect(sys.argv[1])\n\
+rows=[[x.hex() if isinstance(x,bytes) else ('' if x is None else str(x)) for x in r] for r in c.execute(sys.argv[2])]\n\
+print(json.dumps(rows))";
+    let out = Command::new("python3").arg("-c").arg(script).arg(data.join("hush.db")).arg(sql).output().expect("python3");
+    assert!(out.status.success(), "query failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json rows")
 }
 
 /// Copies a directory tree.
