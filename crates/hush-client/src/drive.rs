@@ -1091,7 +1091,7 @@ impl Meter {
         if self.opts.progress && self.last_draw.is_none_or(|t| t.elapsed().as_millis() >= 200) {
             self.last_draw = Some(Instant::now());
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            let pct = if self.total == 0 { 100 } else { at * 100 / self.total };
+            let pct = (at * 100).checked_div(self.total).unwrap_or(100);
             let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
             eprint!(
                 "\r{} [{}{}] {:>3}% {} of {}  {}/s   ",

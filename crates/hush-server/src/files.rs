@@ -84,6 +84,9 @@ pub(crate) struct Files {
     pub quota_bytes: u64,
     /// One lock per upload id in use.
     locks: Arc<UploadLocks>,
+    /// When the object store is the local directory on the same file system as the
+    /// uploads: finishing an upload renames its part file into it instead of copying.
+    pub local_objects_dir: Option<PathBuf>,
 }
 
 impl Files {
@@ -95,6 +98,7 @@ impl Files {
             max_upload_bytes,
             quota_bytes,
             locks: Arc::default(),
+            local_objects_dir: None,
         }
     }
 
@@ -427,7 +431,10 @@ async fn finish_upload(state: &AppState, upload_id: &str, me: &AuthedDevice) -> 
         )));
     }
     let part = state.files.part_path(upload_id);
-    copy_to_objects(&state.files, &part, upload_id, upload.size).await?;
+    match &state.files.local_objects_dir {
+        Some(dir) if upload.size > 0 => rename_into_objects(&part, dir, upload_id).await?,
+        _ => copy_to_objects(&state.files, &part, upload_id, upload.size).await?,
+    }
     let blob = state.store.finish_upload(upload_id, &me.username, hush_core::now_ms()).await?;
     match tokio::fs::remove_file(&part).await {
         Ok(()) => {}
@@ -439,6 +446,20 @@ async fn finish_upload(state: &AppState, upload_id: &str, me: &AuthedDevice) -> 
         blob_id: blob.blob_id,
         size: blob.size,
     })
+}
+
+/// Moves a finished part file into the local object directory (its chunks were already
+/// synced as they arrived): a rename and a directory sync, instead of a second copy.
+async fn rename_into_objects(part: &Path, dir: &Path, blob_id: &str) -> Result<(), ApiError> {
+    let (part, dir, target) = (part.to_path_buf(), dir.to_path_buf(), dir.join(blob_id));
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::File::open(&part)?.sync_all()?;
+        std::fs::rename(&part, &target)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(format!("storing blob {blob_id}: {e}")))
 }
 
 /// Copies the first `size` bytes of the part file into the object store as `blob_id`,

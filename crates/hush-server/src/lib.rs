@@ -440,12 +440,11 @@ async fn open_files(config: &ServerConfig) -> Result<Arc<Files>, ServerError> {
             reason: e.to_string(),
         })?
         .with_fsync(true);
-    Ok(Arc::new(Files::new(
-        Arc::new(objects),
-        uploads,
-        config.max_upload_bytes,
-        config.quota_bytes,
-    )))
+    let mut files = Files::new(Arc::new(objects), uploads, config.max_upload_bytes, config.quota_bytes);
+    // Both directories live under the data directory: one file system, so a finished
+    // upload is renamed into place.
+    files.local_objects_dir = Some(blobs);
+    Ok(Arc::new(files))
 }
 
 /// Publishes pending key-directory changes every `interval` until shutdown. A publish in
