@@ -62,7 +62,7 @@ fn kt_err(e: impl std::fmt::Display) -> ClientError {
     ClientError::Transparency(e.to_string())
 }
 
-fn root_of(r: &proto::KtRoot) -> Result<Root, ClientError> {
+pub(crate) fn root_of(r: &proto::KtRoot) -> Result<Root, ClientError> {
     let hash: [u8; 32] = r
         .root_hash
         .0
@@ -280,7 +280,24 @@ impl Client {
         let claims = std::mem::take(&mut self.state.kt.claims);
         for c in claims {
             if !self.state.kt.roots.contains_key(&c.epoch) {
-                let latest = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+                let mut latest = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+                if c.epoch > latest && latest > 0 {
+                    // The sender saw this epoch before sending, and everyone talks to one
+                    // directory: an honest server has it by now. A server whose newest
+                    // epoch is older is showing this device another directory.
+                    if let Ok(r) = self.kt_refresh().await {
+                        latest = r.epoch;
+                        if c.epoch > latest {
+                            if self.state.kt.split_reported.insert(c.epoch) {
+                                self.warn(&c.conversation, format!(
+                                    "ALERT: {} was shown epoch {} of the key directory, but the server tells this device its newest is epoch {latest}: the server is showing people different views (a split view), so keys in this conversation can't be trusted",
+                                    c.sender, c.epoch
+                                ));
+                            }
+                            continue;
+                        }
+                    }
+                }
                 let attempt = if c.epoch > latest && latest > 0 {
                     self.kt_audit(latest, c.epoch).await.map(|_| ())
                 } else if c.epoch < latest {

@@ -289,6 +289,45 @@ async fn fetch_backup(api: &Api, username: &str, auth: &SecretKey) -> Result<pro
         })
 }
 
+/// Refuses a backup that isn't the newest the key directory committed to: every backup
+/// version the account's devices stored was published there (`hush_core::kt::backup_value`),
+/// and the directory only grows, so a server serving an older backup again is caught by
+/// the history's newest version being higher, by versions that go backwards, or by a hash
+/// that doesn't match.
+async fn check_newest_backup(api: &Api, prefix: &str, username: &str, backup: &proto::Backup) -> Result<(), ClientError> {
+    let name = hush_core::kt::backup_name(prefix, username);
+    let refuse = |m: String| ClientError::Usage(format!("refusing the backup the server served: {m}"));
+    let history = backup
+        .history
+        .as_ref()
+        .ok_or_else(|| refuse("the key directory has no record of it, so hush can't tell whether it is the newest".into()))?;
+    let info: proto::KtInfo = api.call::<(), _>(None, Method::GET, "/v1/kt/info", None).await?;
+    let root = crate::kt::root_of(&history.root)?;
+    let versions = hush_core::kt::verify_history(&info.vrf_public_key.0, &root, &name, &history.proof.0)
+        .map_err(|e| refuse(format!("the key directory's record of it doesn't verify ({e})")))?;
+    // Newest first: the backup versions committed must only ever have gone up.
+    let mut committed = Vec::new();
+    for v in &versions {
+        committed.push(hush_core::kt::parse_backup_value(&v.value).map_err(|e| refuse(e.to_string()))?);
+    }
+    if committed.windows(2).any(|w| w[0].0 <= w[1].0) {
+        return Err(refuse("the key directory shows this account's backup going back to an earlier version".into()));
+    }
+    let Some((newest, hash)) = committed.first().copied() else {
+        return Err(refuse("the key directory has no record of it".into()));
+    };
+    if backup.version < newest {
+        return Err(refuse(format!(
+            "it is version {}, but the key directory shows that version {newest} was stored since (an older backup served again)",
+            backup.version
+        )));
+    }
+    if backup.version == newest && Sha256::digest(&backup.blob.0).as_slice() != hash.as_slice() {
+        return Err(refuse("it differs from the version the key directory committed to".into()));
+    }
+    Ok(())
+}
+
 /// On a new device: restores `username`'s account from the recovery phrase. The backup
 /// must open with the phrase for this account, its identity key must be the one the
 /// server and the key directory hold; then this device is certified and registered, and
@@ -307,6 +346,7 @@ pub async fn recover(
     let backup = fetch_backup(&api, username, &keys.auth_key).await?;
     let plain = open_backup(&keys.backup_key, username, backup.version, &backup.blob.0)
         .map_err(|e| ClientError::Usage(e.to_string()))?;
+    check_newest_backup(&api, hush_core::kt::PHRASE_BACKUP, username, &backup).await?;
     let recovery = RecoveryState {
         backup_key: SecretBytes(Zeroizing::new(keys.backup_key.to_vec())),
         auth_secret: SecretBytes(Zeroizing::new(keys.auth_key.to_bytes().to_vec())),
@@ -379,6 +419,7 @@ pub async fn recover_with_guardians(
                 })?;
             let plain = open_backup(&gkeys.backup_key, username, backup.version, &backup.blob.0)
                 .map_err(|e| ClientError::Usage(e.to_string()))?;
+            check_newest_backup(&api, hush_core::kt::GUARDIAN_BACKUP, username, &backup).await?;
             return restore(home, api, username, &plain, None, passphrase).await;
         }
         if tokio::time::Instant::now() >= deadline {

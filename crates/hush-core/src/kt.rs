@@ -49,6 +49,43 @@ pub fn label(username: &str) -> AkdLabel {
     AkdLabel(username.as_bytes().to_vec())
 }
 
+/// The directory name under which a user's account backup is committed: `backup:USER`
+/// for the recovery-phrase slot, `guardian-backup:USER` for the guardians' slot. A colon
+/// can't appear in a username, so these never collide with a user's entry.
+pub fn backup_name(slot_prefix: &str, username: &str) -> String {
+    format!("{slot_prefix}:{username}")
+}
+
+/// Prefix of the recovery-phrase backup's directory name.
+pub const PHRASE_BACKUP: &str = "backup";
+/// Prefix of the guardians' backup's directory name.
+pub const GUARDIAN_BACKUP: &str = "guardian-backup";
+const BACKUP_VALUE_LABEL: &[u8] = b"hush-backup-v1";
+
+/// What the directory commits to for a backup: `"hush-backup-v1" ‖ version (u64 BE) ‖
+/// SHA-256(sealed backup)`. A server that serves an older backup again must either show
+/// an older version here than it already committed (the history proves it) or a hash that
+/// doesn't match.
+pub fn backup_value(version: u64, sealed: &[u8]) -> Vec<u8> {
+    let mut v = BACKUP_VALUE_LABEL.to_vec();
+    v.extend_from_slice(&version.to_be_bytes());
+    v.extend_from_slice(&Sha256::digest(sealed));
+    v
+}
+
+/// Splits a backup value into its version and hash.
+pub fn parse_backup_value(value: &[u8]) -> Result<(u64, [u8; 32]), KtError> {
+    let n = BACKUP_VALUE_LABEL.len();
+    if value.len() != n + 8 + 32 || !value.starts_with(BACKUP_VALUE_LABEL) {
+        return Err(KtError::Mismatch("the directory holds a backup record hush does not recognise".into()));
+    }
+    let mut version = [0u8; 8];
+    version.copy_from_slice(&value[n..n + 8]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&value[n + 8..]);
+    Ok((u64::from_be_bytes(version), hash))
+}
+
 /// Hash of a device list: SHA-256 over the devices sorted by id, each as
 /// `len ‖ device_id ‖ device_key`.
 pub fn devices_hash(devices: &[(String, PublicKey)]) -> [u8; 32] {

@@ -399,6 +399,11 @@ pub struct Backup {
     pub version: u64,
     /// The sealed backup.
     pub blob: B64,
+    /// The key directory's complete history of this backup's commitments
+    /// (`hush_core::kt::backup_value`), so that the recovering device can refuse an older
+    /// backup served again.
+    #[serde(default)]
+    pub history: Option<KtHistory>,
 }
 
 /// The device id header value for requests signed with the recovery auth key.

@@ -350,6 +350,16 @@ impl Kt {
 
     /// A user's directory value as the database holds it now.
     async fn value_of(&self, username: &str) -> Result<Option<Vec<u8>>, KtError> {
+        // An account backup's commitment (see `hush_core::kt::backup_value`).
+        for (prefix, slot) in [
+            (hush_core::kt::PHRASE_BACKUP, crate::store::BackupSlot::Phrase),
+            (hush_core::kt::GUARDIAN_BACKUP, crate::store::BackupSlot::Guardians),
+        ] {
+            if let Some(user) = username.strip_prefix(prefix).and_then(|r| r.strip_prefix(':')) {
+                let stored = self.store.backup(slot, user).await?;
+                return Ok(stored.map(|b| hush_core::kt::backup_value(b.version, &b.blob)));
+            }
+        }
         let Some((identity_key, devices)) = self.store.kt_user_keys(username).await? else {
             return Ok(None);
         };

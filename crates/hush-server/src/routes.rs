@@ -850,6 +850,9 @@ async fn store_backup(state: &AppState, slot: BackupSlot, authed: Authed) -> Res
         )
         .await?;
     tracing::info!(%username, ?slot, version, bytes = upload.blob.0.len(), by = %authed.device.device_id, "stored account backup");
+    // Commit it in the key directory now, so that a recovery can't be handed this
+    // backup's predecessor.
+    publish_now(state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -916,9 +919,21 @@ async fn fetch_backup(
         Ok(stored) => {
             state.store.forget_recovery_attempt(attempt).await?;
             tracing::info!(%username, ?slot, version = stored.version, "account backup fetched for recovery");
+            let prefix = match slot {
+                BackupSlot::Phrase => hush_core::kt::PHRASE_BACKUP,
+                BackupSlot::Guardians => hush_core::kt::GUARDIAN_BACKUP,
+            };
+            let history = match state.kt.history(&hush_core::kt::backup_name(prefix, username)).await {
+                Ok((root, proof)) => Some(KtHistory { root: root.into(), proof: proof_json(&proof)? }),
+                Err(e) => {
+                    tracing::warn!(%username, ?slot, error = %e, "no key-directory record of this backup");
+                    None
+                }
+            };
             Ok(Json(Backup {
                 version: stored.version,
                 blob: B64(stored.blob),
+                history,
             }))
         }
         Err(ApiError::Unauthorized) => {

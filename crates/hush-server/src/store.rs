@@ -217,6 +217,16 @@ CREATE TABLE space_row_blobs (
     PRIMARY KEY (space, entry_id, blob_id)
 );
 CREATE INDEX space_row_blobs_by_blob ON space_row_blobs(blob_id);
+"#, r#"
+-- The key directory also commits to account backups (`backup:USER`,
+-- `guardian-backup:USER`), which are not usernames: kt_pending names any directory entry.
+CREATE TABLE kt_pending_new (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE
+);
+INSERT INTO kt_pending_new (id, username) SELECT id, username FROM kt_pending;
+DROP TABLE kt_pending;
+ALTER TABLE kt_pending_new RENAME TO kt_pending;
 "#];
 
 /// Which of an account's two backups: the one sealed under the recovery phrase, or the one
@@ -1655,6 +1665,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // The key directory commits to every backup version (see hush_core::kt::backup_value).
+        let prefix = match slot {
+            BackupSlot::Phrase => hush_core::kt::PHRASE_BACKUP,
+            BackupSlot::Guardians => hush_core::kt::GUARDIAN_BACKUP,
+        };
+        Self::mark_kt_pending(&mut tx, &hush_core::kt::backup_name(prefix, username)).await?;
         tx.commit().await?;
         Ok(())
     }

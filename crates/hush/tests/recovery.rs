@@ -85,7 +85,7 @@ fn the_recovery_phrase_restores_the_account_contacts_and_conversations() {
 }
 
 #[test]
-fn a_tampered_backup_or_another_accounts_backup_is_refused() {
+fn a_tampered_older_or_another_accounts_backup_is_refused() {
     let dir = tempdir();
     let data = dir.path().join("data");
     let mut server = Server::start(&data, "127.0.0.1:0");
@@ -98,7 +98,8 @@ fn a_tampered_backup_or_another_accounts_backup_is_refused() {
     // The server serves bob's backup under alice's name.
     server.kill9();
     drop(server);
-    operator_sql(&data, "CREATE TABLE alice_keep AS SELECT version, blob FROM backups WHERE username='alice'; \
+    operator_sql(&data, "CREATE TABLE alice_first AS SELECT version, blob FROM backups WHERE username='alice'; \
+        CREATE TABLE alice_keep AS SELECT version, blob FROM backups WHERE username='alice'; \
         UPDATE backups SET blob = (SELECT blob FROM backups WHERE username='bob'), version = (SELECT version FROM backups WHERE username='bob') WHERE username='alice';");
     let mut server = Server::start(&data, &addr);
     let out = recover(&dir.path().join("x"), "alice", &url, &phrase);
@@ -123,6 +124,23 @@ fn a_tampered_backup_or_another_accounts_backup_is_refused() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("does not open"), "tampered backup: {e}");
     assert!(!dir.path().join("y").join("state.hush").exists(), "nothing half-written");
+
+    // An older backup of alice's own, served again after a newer one was stored: it opens
+    // with the phrase, but the key directory committed to the newer one.
+    drop(_server);
+    operator_sql(&data, "UPDATE backups SET blob = (SELECT blob FROM alice_keep), version = (SELECT version FROM alice_keep) WHERE username='alice'; DROP TABLE alice_keep;");
+    let server = Server::start(&data, &addr);
+    ok(&a, &["verify", "bob", "--confirm"]); // a change the backup follows: a newer version
+    read(&a);
+    let newer = operator_query(&data, "SELECT version FROM backups WHERE username='alice'")[0][0].clone();
+    drop(server);
+    operator_sql(&data, "UPDATE backups SET version = (SELECT version FROM alice_first), blob = (SELECT blob FROM alice_first) WHERE username='alice';");
+    let _server = Server::start(&data, &addr);
+    let out = recover(&dir.path().join("w"), "alice", &url, &phrase);
+    assert!(!out.status.success(), "an older backup (newest is {newer}) was accepted");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("older backup served again"), "older backup: {e}");
+    assert!(!dir.path().join("w").join("state.hush").exists(), "nothing half-written");
 
     let out = recover(&dir.path().join("z"), "alice", &url, "not a phrase at all");
     assert!(!out.status.success());
