@@ -676,7 +676,7 @@ impl Client {
             Err(e) => return Err(e.into()),
         };
         let resumed_from = (status.received > 0).then_some(status.received);
-        self.send_blob(&staging, &p, status.received, &local_name, opts).await?;
+        self.send_blob(&staging, &p.upload_id, p.blob_size, status.received, &local_name, opts).await?;
         let blob: proto::BlobInfo = self
             .api
             .call::<(), _>(Some(&self.signer()), Method::POST, &format!("/v1/uploads/{}/complete", p.upload_id), None)
@@ -741,16 +741,17 @@ impl Client {
         Ok(dir)
     }
 
-    async fn send_blob(&self, staging: &Path, p: &PendingUpload, from: u64, name: &str, opts: TransferOptions) -> Result<(), ClientError> {
+    #[allow(clippy::too_many_arguments)]
+    async fn send_blob(&self, staging: &Path, upload_id: &str, blob_size: u64, from: u64, name: &str, opts: TransferOptions) -> Result<(), ClientError> {
         let mut file = File::open(staging).map_err(|e| io_err("can't read", staging, e))?;
         file.seek(SeekFrom::Start(from)).map_err(|e| io_err("can't read", staging, e))?;
         let mut offset = from;
-        let mut meter = Meter::new(format!("uploading {name}"), p.blob_size, from, opts);
+        let mut meter = Meter::new(format!("uploading {name}"), blob_size, from, opts);
         let mut buf = vec![0u8; proto::UPLOAD_CHUNK_MAX];
-        while offset < p.blob_size {
-            let want = usize::try_from((p.blob_size - offset).min(buf.len() as u64)).unwrap_or(buf.len());
+        while offset < blob_size {
+            let want = usize::try_from((blob_size - offset).min(buf.len() as u64)).unwrap_or(buf.len());
             file.read_exact(&mut buf[..want]).map_err(|e| io_err("can't read", staging, e))?;
-            let path = format!("/v1/uploads/{}?offset={offset}", p.upload_id);
+            let path = format!("/v1/uploads/{upload_id}?offset={offset}");
             let status: proto::UploadStatus = self.api.call_bytes(&self.signer(), Method::PUT, &path, buf[..want].to_vec()).await?;
             offset = status.received;
             file.seek(SeekFrom::Start(offset)).map_err(|e| io_err("can't read", staging, e))?;
@@ -758,6 +759,74 @@ impl Client {
         }
         meter.done();
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ re-encryption
+
+    /// Re-encrypts every file of a conversation's space under fresh file keys and seals
+    /// every entry again under the current epoch's space key (run after removing a
+    /// member): the removed member's old keys open none of it any more. Returns how many
+    /// file versions were re-encrypted.
+    pub async fn reencrypt_space(&mut self, conversation: &str) -> Result<usize, ClientError> {
+        self.sync().await?;
+        let loc = self.locate(&format!("{conversation}:"), false).await?;
+        let tree = self.load_tree(&loc).await?;
+        let dir = self.transfers_dir()?;
+        let mut fresh: BTreeMap<String, FileVersion> = BTreeMap::new();
+        let quiet = TransferOptions::default();
+        for m in tree.entries.values() {
+            for v in &m.versions {
+                if fresh.contains_key(&v.blob_id) {
+                    continue;
+                }
+                // Download and check the old blob, decrypt it into the home...
+                let part = dir.join(format!("{}.part", v.blob_id));
+                let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                self.receive_blob(&part, v, if have > v.blob_size { 0 } else { have }, &m.name, quiet).await?;
+                let plain = dir.join(format!("{}.plain", v.blob_id));
+                let staged = dir.join(format!("{}.reencrypted.age", v.blob_id));
+                let done = async {
+                    decrypt_checked(&part, &plain, v, None).await?;
+                    // ...and encrypt it again under a new key, uploaded as a new blob.
+                    let key = FileKey::generate();
+                    let (blob_size, blob_sha256) = encrypt_to_staging(&key, &plain, &staged).await?;
+                    let start: proto::UploadStatus = self
+                        .api
+                        .call(Some(&self.signer()), Method::POST, "/v1/uploads", Some(&proto::UploadStart { space: loc.space.clone(), size: blob_size }))
+                        .await?;
+                    self.send_blob(&staged, &start.upload_id, blob_size, 0, &m.name, quiet).await?;
+                    let blob: proto::BlobInfo = self
+                        .api
+                        .call::<(), _>(Some(&self.signer()), Method::POST, &format!("/v1/uploads/{}/complete", start.upload_id), None)
+                        .await?;
+                    Ok::<_, ClientError>(FileVersion { blob_id: blob.blob_id, blob_size, blob_sha256, key, ..v.clone() })
+                }
+                .await;
+                for f in [&part, &plain, &staged] {
+                    let _ = fs::remove_file(f);
+                }
+                fresh.insert(v.blob_id.clone(), done?);
+            }
+        }
+        let count = fresh.len();
+        self.change_space(&loc, true, |t| {
+            let put = t
+                .entries
+                .values()
+                .map(|m| {
+                    let mut m = m.clone();
+                    for v in &mut m.versions {
+                        if let Some(n) = fresh.get(&v.blob_id) {
+                            *v = n.clone();
+                        }
+                    }
+                    m
+                })
+                .collect();
+            Ok(Changes { put, delete: vec![] })
+        })
+        .await?;
+        Ok(count)
     }
 
     // ------------------------------------------------------------------ get and export

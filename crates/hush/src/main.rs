@@ -298,6 +298,10 @@ enum ConversationCmd {
         /// Usernames.
         #[arg(value_delimiter = ',', required = true)]
         users: Vec<String>,
+        /// Also re-encrypt the conversation's existing files under new keys (files added
+        /// afterwards are closed to the removed users either way).
+        #[arg(long)]
+        reencrypt: bool,
     },
     /// Leave a conversation.
     Leave {
@@ -830,9 +834,13 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
             c.add_to(&conversation, &users).await?;
             println!("added {} to {conversation}", users.join(", "));
         }
-        ConversationCmd::Remove { conversation, users } => {
+        ConversationCmd::Remove { conversation, users, reencrypt } => {
             c.remove_from(&conversation, &users).await?;
             println!("removed {} from {conversation}", users.join(", "));
+            if reencrypt {
+                let n = c.reencrypt_space(&conversation).await?;
+                println!("re-encrypted {n} file version(s) of {conversation} under new keys");
+            }
         }
         ConversationCmd::History { conversation, setting } => {
             let on = setting == "on";

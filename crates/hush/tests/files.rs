@@ -602,3 +602,36 @@ fn quotas_and_size_limits_say_so_and_removing_frees_space() {
     let err = fails(&a, &["rm", "mid2/x"]);
     assert!(err.contains("no such file"), "{err}");
 }
+
+#[test]
+fn removing_with_reencrypt_closes_the_files_that_were_already_there() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, "127.0.0.1:0");
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    register(&c, "carol", &server.url);
+    ok(&a, &["conversation", "create", "club", "--with", "bob,carol"]);
+    let doc = dir.path().join("minutes.txt");
+    std::fs::write(&doc, b"what bob knew while he was a member").unwrap();
+    ok(&a, &["put", doc.to_str().unwrap(), "club:"]);
+    let got = dir.path().join("got");
+    ok(&b, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
+    let space = conv_space(&a, "club");
+    let old_blob = operator_query(&data, &format!("SELECT blob_id FROM space_row_blobs WHERE space = '{space}'"))[0][0].clone();
+    let old_file = blob_file(&data, &old_blob);
+
+    let out = ok(&a, &["conversation", "remove", "club", "bob", "--reencrypt"]);
+    assert!(out.contains("re-encrypted 1 file version"), "{out}");
+    assert!(!old_file.exists(), "the blob bob could open is deleted");
+    ok(&c, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"what bob knew while he was a member");
+
+    // Even a server that lets bob back in serves him entries sealed under a key he lacks.
+    read(&b);
+    let group = space.trim_start_matches("conv:");
+    operator_sql(&data, &format!("INSERT OR IGNORE INTO group_members (group_id, device_id) VALUES (X'{group}', '{}')", device_id(&b)));
+    let err = fails(&b, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
+    assert!(err.contains("space key this device doesn't hold"), "{err}");
+}
