@@ -243,16 +243,21 @@ impl Client {
     /// pinned (a member who has since left wrote them while a member; the state, signed
     /// by a current member, vouches that they belong).
     #[allow(clippy::type_complexity)]
-    fn trust_for(&self, loc: &Location) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, Option<BTreeSet<String>>), ClientError> {
+    fn trust_for(
+        &self,
+        loc: &Location,
+        own_devices: Vec<String>,
+    ) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, Option<BTreeSet<(String, String)>>), ClientError> {
         let me = self.state.username.clone();
         let my_key = self.identity.public();
         let pinned: BTreeMap<String, PublicKey> =
             self.state.contacts.iter().map(|(u, c)| (u.clone(), c.identity_key)).collect();
-        // `None`: this device is no longer a member and can't know the current members.
-        let writers: Option<BTreeSet<String>> = match &loc.conversation {
-            None => Some([me.clone()].into()),
+        // The devices that may sign the state, as (username, device id). `None`: this
+        // device is no longer a member and can't know the current members.
+        let writers: Option<BTreeSet<(String, String)>> = match &loc.conversation {
+            None => Some(own_devices.into_iter().map(|d| (me.clone(), d)).collect()),
             Some(id) if self.state.conversations.get(id).is_some_and(|m| m.active) => {
-                Some(self.members_of(id)?.into_iter().map(|m| m.username).collect())
+                Some(self.members_of(id)?.into_iter().map(|m| (m.username, m.device_id)).collect())
             }
             Some(_) => None,
         };
@@ -281,7 +286,18 @@ impl Client {
             .await?;
         let rows: Vec<(String, Vec<u8>)> = view.rows.into_iter().map(|r| (r.entry_id, r.row.0)).collect();
         let keys = self.keys_for(loc);
-        let (mut check, writers) = self.trust_for(loc)?;
+        // For the drive: our devices as the key directory proves them now (a revoked
+        // device may not sign the drive's state).
+        let own_devices = if loc.conversation.is_none() {
+            let own = self.own_device_list().await?;
+            let me = self.state.username.clone();
+            let ik = self.identity.public();
+            self.kt_check_user(&me, &ik, &own).await?;
+            own.into_iter().map(|(id, _)| id).collect()
+        } else {
+            Vec::new()
+        };
+        let (mut check, writers) = self.trust_for(loc, own_devices)?;
         let seen = self.state.spaces_seen.get(&loc.space).cloned();
         // The state must come from a current writer; rows from anyone pinned.
         let mut state_checked = false;
@@ -289,8 +305,8 @@ impl Client {
             check(cert)?;
             if !state_checked {
                 state_checked = true;
-                if writers.as_ref().is_some_and(|w| !w.contains(&cert.username)) {
-                    return Err("someone who is no longer a member of this space".into());
+                if writers.as_ref().is_some_and(|w| !w.contains(&(cert.username.clone(), cert.device_id.clone()))) {
+                    return Err(format!("a device ({}) that is not a current member of this space (revoked or removed?)", cert.device_id));
                 }
             }
             Ok(())
@@ -360,8 +376,17 @@ impl Client {
         Err(usage("the space keeps changing; try again"))
     }
 
-    /// Signs the conversation space's state again (after members were removed), so that
-    /// it rests on a current member's signature and the newest epoch's key.
+    /// Signs the drive's state with this device (before another device is revoked).
+    pub(crate) async fn resign_drive(&mut self) {
+        let loc = Location { space: format!("drive:{}", self.state.username), conversation: None, path: String::new(), label: String::new() };
+        if let Err(e) = self.change_space(&loc, true, |_| Ok(Changes::default())).await {
+            self.warn("", format!("could not sign your drive's state before the revocation: {e}"));
+            let _ = self.save();
+        }
+    }
+
+    /// Signs the conversation space's state with this device (before members are
+    /// removed), so that it never rests on a removed member's signature.
     pub(crate) async fn resign_space(&mut self, id_hex: &str) -> Result<(), ClientError> {
         let loc = Location { space: format!("conv:{id_hex}"), conversation: Some(id_hex.to_owned()), path: String::new(), label: String::new() };
         // A space nobody wrote to has nothing to sign; an unreadable one is reported
@@ -529,6 +554,9 @@ impl Client {
                     c.entry_id = ids[&m.entry_id].clone();
                     c.parent = if m.entry_id == root.entry_id { None } else { m.parent.as_ref().and_then(|p| ids.get(p).cloned()) };
                     c.shared_from = Some(format!("{src_space}/{}", m.entry_id));
+                    // Only the current version is shared, not the kept older ones.
+                    let older = c.versions.len().saturating_sub(1);
+                    c.versions.drain(..older);
                     c
                 })
                 .collect();
@@ -624,7 +652,15 @@ impl Client {
             fs::metadata(&staging).is_ok_and(|m| m.len() == p.blob_size)
         });
         if pending.is_none() {
+            // A stale record (its staged ciphertext gone or changed) must never be
+            // resumed with new ciphertext.
+            if self.state.uploads.remove(&transfer).is_some() {
+                self.save()?;
+            }
             let key = FileKey::generate();
+            if opts.progress {
+                eprintln!("encrypting {local_name} ({})…", human(meta.len()));
+            }
             let (blob_size, blob_sha256) = encrypt_to_staging(&key, local, &staging).await?;
             let status: proto::UploadStatus = match self
                 .api
@@ -769,10 +805,11 @@ impl Client {
     /// file versions were re-encrypted.
     pub async fn reencrypt_space(&mut self, conversation: &str) -> Result<usize, ClientError> {
         self.sync().await?;
-        let loc = self.locate(&format!("{conversation}:"), false).await?;
+        let id = self.resolve(conversation)?.ok_or_else(|| usage(format!("no conversation named {conversation}")))?;
+        let loc = Location { space: format!("conv:{id}"), conversation: Some(id), path: String::new(), label: format!("{conversation}:") };
         let tree = self.load_tree(&loc).await?;
         let dir = self.transfers_dir()?;
-        let mut fresh: BTreeMap<String, FileVersion> = BTreeMap::new();
+        let mut fresh: BTreeMap<String, (String, u64, String, FileKey)> = BTreeMap::new();
         let quiet = TransferOptions::default();
         for m in tree.entries.values() {
             for v in &m.versions {
@@ -783,13 +820,13 @@ impl Client {
                 let part = dir.join(format!("{}.part", v.blob_id));
                 let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
                 self.receive_blob(&part, v, if have > v.blob_size { 0 } else { have }, &m.name, quiet).await?;
-                let plain = dir.join(format!("{}.plain", v.blob_id));
                 let staged = dir.join(format!("{}.reencrypted.age", v.blob_id));
                 let done = async {
-                    decrypt_checked(&part, &plain, v, None).await?;
-                    // ...and encrypt it again under a new key, uploaded as a new blob.
+                    // ...and encrypt it again under a new key in the same pass (no
+                    // plaintext touches the disk), uploaded as a new blob.
                     let key = FileKey::generate();
-                    let (blob_size, blob_sha256) = encrypt_to_staging(&key, &plain, &staged).await?;
+                    decrypt_checked(&part, &staged, v, Some(key.recipient())).await?;
+                    let (blob_size, blob_sha256) = hash_file(&staged).await?;
                     let start: proto::UploadStatus = self
                         .api
                         .call(Some(&self.signer()), Method::POST, "/v1/uploads", Some(&proto::UploadStart { space: loc.space.clone(), size: blob_size }))
@@ -799,10 +836,10 @@ impl Client {
                         .api
                         .call::<(), _>(Some(&self.signer()), Method::POST, &format!("/v1/uploads/{}/complete", start.upload_id), None)
                         .await?;
-                    Ok::<_, ClientError>(FileVersion { blob_id: blob.blob_id, blob_size, blob_sha256, key, ..v.clone() })
+                    Ok::<_, ClientError>((blob.blob_id, blob_size, blob_sha256, key))
                 }
                 .await;
-                for f in [&part, &plain, &staged] {
+                for f in [&part, &staged] {
                     let _ = fs::remove_file(f);
                 }
                 fresh.insert(v.blob_id.clone(), done?);
@@ -816,8 +853,11 @@ impl Client {
                 .map(|m| {
                     let mut m = m.clone();
                     for v in &mut m.versions {
-                        if let Some(n) = fresh.get(&v.blob_id) {
-                            *v = n.clone();
+                        if let Some((blob_id, blob_size, blob_sha256, key)) = fresh.get(&v.blob_id) {
+                            v.blob_id = blob_id.clone();
+                            v.blob_size = *blob_size;
+                            v.blob_sha256 = blob_sha256.clone();
+                            v.key = key.clone();
                         }
                     }
                     m
@@ -888,6 +928,9 @@ impl Client {
         // 2. Check and decrypt into a temporary file next to the destination; rename only
         // when the hash, the length and every age chunk verified.
         let tmp = out_dir.join(format!(".{}.hush-{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("file"), hush_core::message::new_id()));
+        if opts.progress {
+            eprintln!("checking and decrypting {}…", m.name);
+        }
         let result = decrypt_checked(&part, &tmp, &v, recipient).await;
         match result {
             Ok(size) => {
@@ -1067,6 +1110,28 @@ async fn encrypt_to_staging(key: &FileKey, local: &Path, staging: &Path) -> Resu
         let written = writer.join().map_err(|_| ClientError::Internal("the writing thread panicked".into()))?;
         encrypted.map_err(file_err)?;
         written.map_err(|e| io_err("can't write", &staging, e))
+    })
+    .await
+    .map_err(|e| ClientError::Internal(e.to_string()))?
+}
+
+/// A file's length and SHA-256 (hex).
+async fn hash_file(path: &Path) -> Result<(u64, String), ClientError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<(u64, String), ClientError> {
+        let mut f = File::open(&path).map_err(|e| io_err("can't read", &path, e))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; BLOCK];
+        let mut n = 0u64;
+        loop {
+            let got = f.read(&mut buf).map_err(|e| io_err("can't read", &path, e))?;
+            if got == 0 {
+                break;
+            }
+            h.update(&buf[..got]);
+            n += got as u64;
+        }
+        Ok((n, hex::encode(h.finalize())))
     })
     .await
     .map_err(|e| ClientError::Internal(e.to_string()))?

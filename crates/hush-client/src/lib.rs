@@ -796,6 +796,11 @@ impl Client {
         for _ in 0..COMMIT_RETRIES {
             let present: BTreeSet<String> = self.members_of(id_hex)?.into_iter().map(|m| m.device_id).collect();
             let (kps, added, removed) = plan(self, present).await?;
+            if !removed.is_empty() || self.load_conv(&gid)?.has_pending_proposals() {
+                // Sign the space's state with this device while the leaving devices are
+                // still members: after the commit a state they signed is refused.
+                self.resign_space(id_hex).await?;
+            }
             let mut conv = self.load_conv(&gid)?;
             if kps.is_empty() && removed.is_empty() && !conv.has_pending_proposals() {
                 return Ok(false);
@@ -813,11 +818,6 @@ impl Client {
                     conv.confirm_commit(&self.provider)?;
                     self.note_space_key(id_hex, &conv)?;
                     self.save()?;
-                    if !req.removed_devices.is_empty() {
-                        // Re-sign the space's state so that it never rests on a removed
-                        // member's signature.
-                        self.resign_space(id_hex).await?;
-                    }
                     return Ok(true);
                 }
                 Err(e) if e.code() == Some(proto::codes::STALE_EPOCH) => {

@@ -247,6 +247,9 @@ impl Client {
         if !hush_core::identity::device_id_well_formed(device_id) {
             return Err(ClientError::Usage(format!("{device_id} is not a device id (16 hex characters; see `hush device list`)")));
         }
+        // Sign the drive's state with this device first: once the device is revoked, a
+        // state it signed is refused.
+        self.resign_drive().await;
         self.api
             .call_empty::<()>(Some(&self.signer()), Method::POST, &format!("/v1/devices/{device_id}/revoke"), None)
             .await

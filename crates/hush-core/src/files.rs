@@ -117,6 +117,13 @@ impl FileKey {
     }
 }
 
+impl FileKey {
+    /// The key's public half as an age recipient string (`age1…`).
+    pub fn recipient(&self) -> String {
+        self.0.to_public().to_string()
+    }
+}
+
 impl std::fmt::Debug for FileKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FileKey(***)")
@@ -557,6 +564,12 @@ pub fn open_space(
                 body.version, s.version
             )));
         }
+        if body.version == s.version + 1 && body.previous != s.hash {
+            return Err(FileError::Tampered(format!(
+                "version {} of this space doesn't follow the version {} this device saw (forked?)",
+                body.version, s.version
+            )));
+        }
         if body.version == s.version && hash != s.hash {
             return Err(FileError::Tampered(format!(
                 "the server served a different version {} of this space than this device saw before (forked?)",
@@ -604,6 +617,18 @@ fn check_tree(entries: &BTreeMap<String, Manifest>) -> Result<(), FileError> {
     for (id, m) in entries {
         if check_name(&m.name).is_err() {
             return bad(format!("the entry {} has an invalid name", short(id)));
+        }
+        let hex_of = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        for v in &m.versions {
+            if !hex_of(&v.blob_id, 32) || !hex_of(&v.blob_sha256, 64) {
+                return bad(format!("the entry {} names its content in a way hush refuses", short(id)));
+            }
+            if crate::username::validate(&v.author).is_err()
+                || v.mime.len() > 127
+                || !v.mime.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return bad(format!("the entry {} has an invalid author or type", short(id)));
+            }
         }
         match m.kind {
             EntryKind::File if m.versions.is_empty() => return bad(format!("the file {} has no content", m.name)),

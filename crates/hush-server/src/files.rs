@@ -609,6 +609,9 @@ pub async fn get_space(
     }))
 }
 
+/// The largest sealed row (manifest) accepted.
+const MAX_ROW_BYTES: usize = 64 * 1024;
+
 /// Checks a space update's ids: every entry id and blob id 32 lowercase hex characters,
 /// no entry put twice, none both put and deleted.
 fn check_update(update: &SpaceUpdate) -> Result<(), ApiError> {
@@ -623,6 +626,15 @@ fn check_update(update: &SpaceUpdate) -> Result<(), ApiError> {
         }
         for blob_id in &row.blobs {
             id_ok("a file id", blob_id)?;
+        }
+        // A manifest is a few hundred bytes per kept version: rows are not a place to
+        // store data outside the quota.
+        if row.row.0.len() > MAX_ROW_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "entry {} is {} bytes; an entry's row may be at most {MAX_ROW_BYTES}",
+                row.entry_id,
+                row.row.0.len()
+            )));
         }
     }
     for entry_id in &update.delete {

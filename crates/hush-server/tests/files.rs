@@ -465,8 +465,11 @@ async fn a_conversation_space_is_open_to_its_members_only() {
     assert_eq!(view.rows[0].row.0, format!("sealed row {}", entry(1)).into_bytes());
     assert_eq!(client.downloaded(&server, bob, &blob.blob_id, Some(1)).await, bytes[1..]);
     client.updated(&server, bob, &space, 1, vec![row(&entry(2), &[])], vec![]).await;
-    // And may refer to Alice's file in his own drive, since he can read it.
-    client.updated(&server, bob, &drive(bob), 0, vec![row(&entry(9), &[&blob.blob_id])], vec![]).await;
+    // bob can read alice's file here, but may not make his drive refer to it (it would
+    // stay reachable for him after a removal): he uploads his own copy instead.
+    let res = client.update_space(&server, bob, &drive(bob), 0, vec![row(&entry(9), &[&blob.blob_id])], vec![]).await;
+    let err = expect_error(res, StatusCode::FORBIDDEN, codes::FORBIDDEN).await;
+    assert!(err.message.contains("didn't upload"), "{}", err.message);
 
     // Carol, who is not in the conversation, gets nothing.
     let res = client.get(&server, carol, &format!("/v1/spaces/{space}")).await;
@@ -599,11 +602,23 @@ async fn space_updates_take_larger_bodies_than_other_routes() {
     let dir = tempfile::tempdir().unwrap();
     let (server, client, devs) = setup(dir.path(), &["alice"]).await;
     let alice = &devs[0];
-    // 3 MiB of rows: over the 1 MiB every other route takes, under the 32 MiB of spaces.
-    let mut big = row(&entry(1), &[]);
-    big.row = B64(vec![7; 3 * 1024 * 1024]);
-    client.updated(&server, alice, &drive(alice), 0, vec![big], vec![]).await;
-    assert_eq!(client.space(&server, alice, &drive(alice)).await.rows[0].row.0.len(), 3 * 1024 * 1024);
+    // 3 MiB of rows (48 of 64 KiB, the most one row may be): over the 1 MiB every other
+    // route takes, under the 32 MiB of spaces.
+    let rows: Vec<_> = (1..=48)
+        .map(|i| {
+            let mut r = row(&entry(i), &[]);
+            r.row = B64(vec![7; 64 * 1024]);
+            r
+        })
+        .collect();
+    client.updated(&server, alice, &drive(alice), 0, rows, vec![]).await;
+    assert_eq!(client.space(&server, alice, &drive(alice)).await.rows.len(), 48);
+    // One row over 64 KiB is refused.
+    let mut big = row(&entry(99), &[]);
+    big.row = B64(vec![7; 64 * 1024 + 1]);
+    let res = client.update_space(&server, alice, &drive(alice), 1, vec![big], vec![]).await;
+    let err = expect_error(res, StatusCode::BAD_REQUEST, codes::BAD_REQUEST).await;
+    assert!(err.message.contains("at most 65536"), "{}", err.message);
     // The same body to another route is too large.
     let res = client.raw(&server, alice, "POST", "/v1/inbox/ack", vec![b' '; 3 * 1024 * 1024]).await;
     expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE).await;

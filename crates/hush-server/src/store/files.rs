@@ -127,7 +127,7 @@ fn from_db(what: &str, n: i64) -> Result<u64, StoreError> {
 /// exist: the two look the same).
 fn unreadable_blob(blob_id: &str) -> StoreError {
     StoreError::Denied(format!(
-        "a row refers to file {blob_id}, which does not exist or which you can't read; upload it first"
+        "a row refers to file {blob_id}, which does not exist, or which you didn't upload and this space doesn't hold yet; upload it first"
     ))
 }
 
@@ -407,7 +407,7 @@ impl Store {
         space: &str,
         change: &SpaceChange<'_>,
         username: &str,
-        device_id: &str,
+        _device_id: &str,
         now: i64,
     ) -> Result<SpaceUpdated, StoreError> {
         let expected = to_db("expected_version", change.expected_version)?;
@@ -428,8 +428,21 @@ impl Store {
             return Err(StoreError::Conflict("the space changed since you read it; read it again"));
         }
         let referenced: BTreeSet<&str> = change.put.iter().flat_map(|r| r.blobs.iter().map(String::as_str)).collect();
+        // A row may refer to a blob the writer uploaded, or to one this space already refers
+        // to (moving, resealing, keeping versions). Not to a blob of another space it merely
+        // can read: otherwise a member could keep a conversation's files reachable from
+        // their own drive after being removed (and on the uploader's quota forever).
         for blob_id in &referenced {
-            if Self::readable(&mut tx, blob_id, username, device_id).await?.is_none() {
+            let Some(blob) = Self::blob_row(&mut tx, blob_id).await? else {
+                return Err(unreadable_blob(blob_id));
+            };
+            let in_this_space = sqlx::query("SELECT 1 FROM space_row_blobs WHERE space = ? AND blob_id = ? LIMIT 1")
+                .bind(space)
+                .bind(*blob_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if blob.owner != username && !in_this_space {
                 return Err(unreadable_blob(blob_id));
             }
         }
