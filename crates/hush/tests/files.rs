@@ -635,3 +635,49 @@ fn removing_with_reencrypt_closes_the_files_that_were_already_there() {
     let err = fails(&b, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
     assert!(err.contains("space key this device doesn't hold"), "{err}");
 }
+
+#[test]
+fn a_drive_state_signed_by_a_revoked_device_is_refused() {
+    let dir = tempdir();
+    let data_a = dir.path().join("data-a");
+    let mut server_a = Server::start(&data_a, "127.0.0.1:0");
+    let addr = server_a.addr.clone();
+    let proxy = Proxy::start(&server_a.url);
+    let (a1, a2) = (dir.path().join("a1"), dir.path().join("a2"));
+    let phrase = register_with_phrase(&a1, "alice", &proxy.url);
+    let out = std::process::Command::new(hush_bin())
+        .arg("--home")
+        .arg(&a2)
+        .args(["recover", "alice", "--server", &proxy.url])
+        .env("HUSH_PASSPHRASE", PASS)
+        .env("HUSH_RECOVERY_PHRASE", &phrase)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, b"one").unwrap();
+    ok(&a1, &["put", f.to_str().unwrap(), "one.txt"]);
+
+    // The server keeps a fork of itself from before the revocation, where the old device
+    // still counts.
+    server_a.kill9();
+    drop(server_a);
+    let data_b = dir.path().join("data-b");
+    copy_dir(&data_a, &data_b);
+    let _server_a = Server::start(&data_a, &addr);
+    let server_b = Server::start(&data_b, "127.0.0.1:0");
+    let old = device_id(&a1);
+    ok(&a2, &["device", "revoke", &old]);
+
+    // The revoked device writes to the fork; the server then serves that drive state to
+    // the device that revoked it.
+    let (fork, old_device) = (server_b.url.clone(), old.clone());
+    proxy.route(Some(Arc::new(move |_m, p, device| {
+        (device == Some(old_device.as_str()) || p.starts_with("/v1/spaces/")).then(|| fork.clone())
+    })));
+    for name in ["two.txt", "three.txt"] {
+        ok(&a1, &["put", f.to_str().unwrap(), name]);
+    }
+    let err = fails(&a2, &["ls"]);
+    assert!(err.contains("not a current member") && err.contains(&old), "{err}");
+}
