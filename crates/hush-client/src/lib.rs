@@ -632,7 +632,7 @@ impl Client {
             .await?;
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false },
+            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false, added_by: None },
         );
         self.save()?;
         let mut users: Vec<String> = with.to_vec();
@@ -1140,12 +1140,21 @@ impl Client {
             self.check_trust(&m)?;
         }
         let inviter = pending.inviter.username.clone();
+        let inviter_device = pending.inviter.device_id.clone();
         let conv = pending.accept(&self.provider)?;
         let id_hex = hex::encode(conv.id());
         self.note_space_key(&id_hex, &conv)?;
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: String::new(), direct: false, joined_at: at, active: true, history: false },
+            ConversationMeta {
+                id: id_hex.clone(),
+                name: String::new(),
+                direct: false,
+                joined_at: at,
+                active: true,
+                history: false,
+                added_by: Some(inviter_device),
+            },
         );
         self.event(&id_hex, format!("{inviter} added you"), at);
         Ok(())
@@ -1210,8 +1219,17 @@ impl Client {
                         }
                     }
                     Payload::SpaceKeys { keys, .. } => {
-                        // Keys of epochs before ours that we lack; never overwrite a key
-                        // this device derived itself.
+                        // Only from the device that added us, only keys of epochs before
+                        // ours that we lack; never overwrite a key this device derived.
+                        let from_adder = self
+                            .state
+                            .conversations
+                            .get(gid_hex)
+                            .and_then(|m| m.added_by.as_deref())
+                            .is_some_and(|d| d == sender.device_id);
+                        if !from_adder {
+                            return Ok(());
+                        }
                         let epoch = conv.epoch();
                         let held = self.state.space_keys.entry(gid_hex.to_owned()).or_default();
                         for (e, k) in keys {

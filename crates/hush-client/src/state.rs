@@ -85,6 +85,10 @@ pub struct ConversationMeta {
     /// Whether members hand earlier messages to devices and members who join.
     #[serde(default)]
     pub history: bool,
+    /// The device that added this one (from its Welcome): the only one whose hand-over of
+    /// earlier space keys is taken.
+    #[serde(default)]
+    pub added_by: Option<String>,
 }
 
 /// A message or event waiting to be read.
