@@ -383,10 +383,6 @@ fn a_server_that_changes_manifests_or_folder_state_is_caught() {
 
 #[test]
 fn a_key_the_server_substitutes_for_a_member_is_refused_when_sharing() {
-    use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-    use hush_core::mls::{self, Device, HushProvider};
-    use hush_proto::B64;
-
     let dir = tempdir();
     let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
     let proxy = Proxy::start(&server.url);
@@ -398,30 +394,7 @@ fn a_key_the_server_substitutes_for_a_member_is_refused_when_sharing() {
     ok(&a, &["put", file.to_str().unwrap()]);
 
     // The server answers for bob with a key of its own, consistently.
-    let mallory = SecretKey::generate();
-    let dev = SecretKey::generate();
-    let device_id = new_device_id();
-    let cert = DeviceCertificate::issue(&mallory, "bob", &device_id, dev.public());
-    let provider = HushProvider::new().unwrap();
-    let (kps, _) = mls::key_packages(&provider, &Device { key: &dev, certificate: &cert }, 1).unwrap();
-    let (kp, cert_bytes, ik) = (kps[0].clone(), cert.encode(), mallory.public());
-    proxy.set(Some(Arc::new(move |m, p, body| {
-        if m == "GET" && p == "/v1/users/bob" {
-            return serde_json::to_vec(&hush_proto::UserRecord {
-                username: "bob".into(),
-                identity_key: B64(ik.0.to_vec()),
-                devices: vec![hush_proto::DeviceRecord { device_id: device_id.clone(), certificate: B64(cert_bytes.clone()) }],
-            })
-            .unwrap();
-        }
-        if m == "POST" && p == "/v1/users/bob/claim" {
-            return serde_json::to_vec(&hush_proto::ClaimResponse {
-                key_packages: vec![hush_proto::ClaimedKeyPackage { device_id: device_id.clone(), key_package: B64(kp.clone()) }],
-            })
-            .unwrap();
-        }
-        body
-    })));
+    answer_for_user_with_forged_keys(&proxy, "bob");
     let err = fails(&a, &["share", "plans.txt", "--with", "bob"]);
     assert!(err.contains("refused bob's device"), "{err}");
     // With the server honest again, sharing works and bob reads it.
@@ -645,14 +618,7 @@ fn a_drive_state_signed_by_a_revoked_device_is_refused() {
     let proxy = Proxy::start(&server_a.url);
     let (a1, a2) = (dir.path().join("a1"), dir.path().join("a2"));
     let phrase = register_with_phrase(&a1, "alice", &proxy.url);
-    let out = std::process::Command::new(hush_bin())
-        .arg("--home")
-        .arg(&a2)
-        .args(["recover", "alice", "--server", &proxy.url])
-        .env("HUSH_PASSPHRASE", PASS)
-        .env("HUSH_RECOVERY_PHRASE", &phrase)
-        .output()
-        .unwrap();
+    let out = recover(&a2, "alice", &proxy.url, &phrase);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = dir.path().join("f.txt");
     std::fs::write(&f, b"one").unwrap();

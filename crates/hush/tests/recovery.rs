@@ -8,17 +8,6 @@ mod common;
 use common::*;
 use std::sync::{Arc, Mutex};
 
-fn recover(home: &std::path::Path, user: &str, url: &str, phrase: &str) -> std::process::Output {
-    std::process::Command::new(hush_bin())
-        .arg("--home")
-        .arg(home)
-        .args(["recover", user, "--server", url])
-        .env("HUSH_PASSPHRASE", PASS)
-        .env("HUSH_RECOVERY_PHRASE", phrase)
-        .output()
-        .expect("run")
-}
-
 #[test]
 fn the_recovery_phrase_restores_the_account_contacts_and_conversations() {
     let dir = tempdir();

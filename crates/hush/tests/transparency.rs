@@ -8,9 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
-use hush_core::mls::{self, Device, HushProvider};
-use hush_proto::B64;
+use hush_core::identity::SecretKey;
 
 fn safety(home: &std::path::Path, user: &str) -> serde_json::Value {
     serde_json::from_str(&ok(home, &["verify", user, "--json"])).expect("json")
@@ -78,30 +76,7 @@ fn keys_the_directory_does_not_vouch_for_are_refused() {
 
     // The server answers for bob with an identity key and device of its own, consistently
     // (directory record and KeyPackage), on alice's first contact with bob.
-    let mallory = SecretKey::generate();
-    let dev = SecretKey::generate();
-    let device_id = new_device_id();
-    let cert = DeviceCertificate::issue(&mallory, "bob", &device_id, dev.public());
-    let provider = HushProvider::new().expect("provider");
-    let (kps, _) = mls::key_packages(&provider, &Device { key: &dev, certificate: &cert }, 1).expect("kp");
-    let (kp, cert_bytes, ik) = (kps[0].clone(), cert.encode(), mallory.public());
-    proxy.set(Some(Arc::new(move |m, p, body| {
-        if m == "GET" && p == "/v1/users/bob" {
-            return serde_json::to_vec(&hush_proto::UserRecord {
-                username: "bob".into(),
-                identity_key: B64(ik.0.to_vec()),
-                devices: vec![hush_proto::DeviceRecord { device_id: device_id.clone(), certificate: B64(cert_bytes.clone()) }],
-            })
-            .unwrap();
-        }
-        if m == "POST" && p == "/v1/users/bob/claim" {
-            return serde_json::to_vec(&hush_proto::ClaimResponse {
-                key_packages: vec![hush_proto::ClaimedKeyPackage { device_id: device_id.clone(), key_package: B64(kp.clone()) }],
-            })
-            .unwrap();
-        }
-        body
-    })));
+    answer_for_user_with_forged_keys(&proxy, "bob");
     let err = fails(&a, &["send", "bob", "meant for bob"]);
     assert!(err.contains("refused bob's device") && err.contains("directory does not vouch"), "{err}");
 

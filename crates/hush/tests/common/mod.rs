@@ -329,3 +329,48 @@ pub fn device_id(home: &Path) -> String {
     let v: serde_json::Value = serde_json::from_str(&ok(home, &["whoami", "--json"])).expect("json");
     v["device_id"].as_str().expect("device id").to_owned()
 }
+
+/// `hush recover USER` on a new home with the recovery phrase.
+pub fn recover(home: &Path, user: &str, url: &str, phrase: &str) -> Output {
+    Command::new(hush_bin())
+        .arg("--home")
+        .arg(home)
+        .args(["recover", user, "--server", url])
+        .env("HUSH_PASSPHRASE", PASS)
+        .env("HUSH_RECOVERY_PHRASE", phrase)
+        .output()
+        .expect("run")
+}
+
+/// Makes the proxy answer for `user` with an identity key and a device of the server's
+/// own, consistently (directory record and KeyPackage claim).
+pub fn answer_for_user_with_forged_keys(proxy: &Proxy, user: &str) {
+    use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
+    use hush_core::mls::{self, Device, HushProvider};
+    use hush_proto::B64;
+    let forged = SecretKey::generate();
+    let dev = SecretKey::generate();
+    let device_id = new_device_id();
+    let cert = DeviceCertificate::issue(&forged, user, &device_id, dev.public());
+    let provider = HushProvider::new().expect("provider");
+    let (kps, _) = mls::key_packages(&provider, &Device { key: &dev, certificate: &cert }, 1).expect("kp");
+    let (kp, cert_bytes, ik) = (kps[0].clone(), cert.encode(), forged.public());
+    let (record_path, claim_path, user) = (format!("/v1/users/{user}"), format!("/v1/users/{user}/claim"), user.to_owned());
+    proxy.set(Some(Arc::new(move |m, p, body| {
+        if m == "GET" && p == record_path {
+            return serde_json::to_vec(&hush_proto::UserRecord {
+                username: user.clone(),
+                identity_key: B64(ik.0.to_vec()),
+                devices: vec![hush_proto::DeviceRecord { device_id: device_id.clone(), certificate: B64(cert_bytes.clone()) }],
+            })
+            .expect("json");
+        }
+        if m == "POST" && p == claim_path {
+            return serde_json::to_vec(&hush_proto::ClaimResponse {
+                key_packages: vec![hush_proto::ClaimedKeyPackage { device_id: device_id.clone(), key_package: B64(kp.clone()) }],
+            })
+            .expect("json");
+        }
+        body
+    })));
+}
