@@ -246,7 +246,7 @@ impl Client {
     fn trust_for(
         &self,
         loc: &Location,
-        own_devices: Vec<String>,
+        own_devices: BTreeSet<String>,
     ) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, Option<BTreeSet<(String, String)>>), ClientError> {
         let me = self.state.username.clone();
         let my_key = self.identity.public();
@@ -289,13 +289,10 @@ impl Client {
         // For the drive: our devices as the key directory proves them now (a revoked
         // device may not sign the drive's state).
         let own_devices = if loc.conversation.is_none() {
-            let own = self.own_device_list().await?;
             let me = self.state.username.clone();
-            let ik = self.identity.public();
-            self.kt_check_user(&me, &ik, &own).await?;
-            own.into_iter().map(|(id, _)| id).collect()
+            self.proven_devices(&me).await?
         } else {
-            Vec::new()
+            BTreeSet::new()
         };
         let (mut check, writers) = self.trust_for(loc, own_devices)?;
         let seen = self.state.spaces_seen.get(&loc.space).cloned();
@@ -446,10 +443,9 @@ impl Client {
         if loc.path.is_empty() {
             return Err(usage("name the folder to make"));
         }
-        let me = self.state.username.clone();
         let path = loc.path.clone();
         self.change_space(&loc, false, |tree| {
-            let (changes, _) = make_folders(tree, &split_path(&path), &me, true)?;
+            let (changes, _) = make_folders(tree, &split_path(&path), true)?;
             Ok(changes)
         })
         .await?;
@@ -729,13 +725,12 @@ impl Client {
             author: self.state.username.clone(),
             key: p.key.clone(),
         };
-        let me = self.state.username.clone();
         let path = loc.path.clone();
         let mut number = 0;
         self.change_space(&loc, false, |tree| {
             let parts = split_path(&path);
             let (name, dirs) = parts.split_last().ok_or_else(|| usage("name the file"))?;
-            let (mut changes, parent) = make_folders(tree, dirs, &me, false)?;
+            let (mut changes, parent) = make_folders(tree, dirs, false)?;
             let existing = tree.children(parent.as_deref()).into_iter().find(|c| c.name == *name).cloned();
             let mut v = version.clone();
             let entry = match existing {
@@ -818,8 +813,7 @@ impl Client {
                 }
                 // Download and check the old blob, decrypt it into the home...
                 let part = dir.join(format!("{}.part", v.blob_id));
-                let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-                self.receive_blob(&part, v, if have > v.blob_size { 0 } else { have }, &m.name, quiet).await?;
+                self.receive_blob(&part, v, &m.name, quiet).await?;
                 let staged = dir.join(format!("{}.reencrypted.age", v.blob_id));
                 let done = async {
                     // ...and encrypt it again under a new key in the same pass (no
@@ -920,10 +914,7 @@ impl Client {
 
         // 1. The blob, into the home, continuing an interrupted download.
         let part = self.transfers_dir()?.join(format!("{}.part", v.blob_id));
-        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        let have = if have > v.blob_size { 0 } else { have };
-        let resumed_from = (have > 0).then_some(have);
-        self.receive_blob(&part, &v, have, &m.name, opts).await?;
+        let resumed_from = self.receive_blob(&part, &v, &m.name, opts).await?;
 
         // 2. Check and decrypt into a temporary file next to the destination; rename only
         // when the hash, the length and every age chunk verified.
@@ -953,9 +944,14 @@ impl Client {
         }
     }
 
-    async fn receive_blob(&self, part: &Path, v: &FileVersion, from: u64, name: &str, opts: TransferOptions) -> Result<(), ClientError> {
+    /// Downloads the blob into `part`, continuing from what an interrupted download left
+    /// there; returns where it continued from, if it did.
+    async fn receive_blob(&self, part: &Path, v: &FileVersion, name: &str, opts: TransferOptions) -> Result<Option<u64>, ClientError> {
+        let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let from = if have > v.blob_size { 0 } else { have };
+        let resumed_from = (from > 0).then_some(from);
         if from == v.blob_size {
-            return Ok(());
+            return Ok(resumed_from);
         }
         let mut file = OpenOptions::new().create(true).append(false).write(true).truncate(false).open(part).map_err(|e| io_err("can't write", part, e))?;
         file.set_len(from).map_err(|e| io_err("can't write", part, e))?;
@@ -987,13 +983,13 @@ impl Client {
                 v.blob_size
             ))));
         }
-        Ok(())
+        Ok(resumed_from)
     }
 }
 
 /// Folders along `dirs` from the root, made where missing (unless `must_be_new` asks for
 /// the last one to be new). Returns the changes and the last folder's id.
-fn make_folders(tree: &Tree, dirs: &[&str], me: &str, must_be_new: bool) -> Result<(Changes, Option<String>), ClientError> {
+fn make_folders(tree: &Tree, dirs: &[&str], must_be_new: bool) -> Result<(Changes, Option<String>), ClientError> {
     let mut changes = Changes::default();
     let mut parent: Option<String> = None;
     let mut made = false;
@@ -1020,7 +1016,6 @@ fn make_folders(tree: &Tree, dirs: &[&str], me: &str, must_be_new: bool) -> Resu
             }
         }
     }
-    let _ = me;
     Ok((changes, parent))
 }
 

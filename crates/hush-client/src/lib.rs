@@ -796,12 +796,13 @@ impl Client {
         for _ in 0..COMMIT_RETRIES {
             let present: BTreeSet<String> = self.members_of(id_hex)?.into_iter().map(|m| m.device_id).collect();
             let (kps, added, removed) = plan(self, present).await?;
-            if !removed.is_empty() || self.load_conv(&gid)?.has_pending_proposals() {
+            let mut conv = self.load_conv(&gid)?;
+            if !removed.is_empty() || conv.has_pending_proposals() {
                 // Sign the space's state with this device while the leaving devices are
                 // still members: after the commit a state they signed is refused.
                 self.resign_space(id_hex).await?;
+                conv = self.load_conv(&gid)?;
             }
-            let mut conv = self.load_conv(&gid)?;
             if kps.is_empty() && removed.is_empty() && !conv.has_pending_proposals() {
                 return Ok(false);
             }
@@ -886,26 +887,32 @@ impl Client {
         })
     }
 
+    /// A user's device ids as the key directory proves them, looked up again only when the
+    /// directory moved on since the last check.
+    pub(crate) async fn proven_devices(&mut self, user: &str) -> Result<BTreeSet<String>, ClientError> {
+        let epoch = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+        if let Some((e, devices)) = self.state.kt.checked.get(user)
+            && *e == epoch
+            && epoch > 0
+        {
+            return Ok(devices.clone());
+        }
+        let devices: BTreeSet<String> = self.lookup_user(user).await?.into_iter().collect();
+        let now = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
+        self.state.kt.checked.insert(user.to_owned(), (now, devices.clone()));
+        Ok(devices)
+    }
+
     /// Before sending: every member's devices in the group must be the devices the key
     /// directory vouches for now. Users are looked up again whenever the directory moved
     /// on since their last check (a changed identity key stops the send right here);
     /// devices no longer listed are removed and new ones added, in one commit.
     async fn reconcile(&mut self, id_hex: &str) -> Result<(), ClientError> {
-        let epoch = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
         let members = self.members_of(id_hex)?;
         let users: BTreeSet<String> = members.iter().map(|m| m.username.clone()).collect();
         let mut changed = false;
         for u in &users {
-            // The directory's proven device list, looked up again only when it moved on.
-            let listed = match self.state.kt.checked.get(u) {
-                Some((e, devices)) if *e == epoch && epoch > 0 => devices.clone(),
-                _ => {
-                    let devices: BTreeSet<String> = self.lookup_user(u).await?.into_iter().collect();
-                    let now = self.state.kt.latest.map(|r| r.epoch).unwrap_or(0);
-                    self.state.kt.checked.insert(u.clone(), (now, devices.clone()));
-                    devices
-                }
-            };
+            let listed = self.proven_devices(u).await?;
             let in_group: BTreeSet<String> = members.iter().filter(|m| &m.username == u).map(|m| m.device_id.clone()).collect();
             if listed != in_group {
                 changed = true;
