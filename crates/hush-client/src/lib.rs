@@ -21,6 +21,7 @@ pub mod api;
 pub mod drive;
 pub mod kt;
 pub mod link;
+mod membership;
 pub mod push;
 pub mod recovery;
 pub mod state;
@@ -40,7 +41,7 @@ pub use api::ApiError;
 pub use recovery::{recover, recover_with_guardians};
 use api::{Api, Signer};
 pub use state::{ConversationMeta, Received};
-use state::{Contact, Home, SecretBytes, State};
+use state::{Contact, Home, NewDevice, SecretBytes, State};
 
 /// Signed request headers.
 pub type Headers = Vec<(&'static str, String)>;
@@ -490,8 +491,10 @@ impl Client {
         Ok(devices)
     }
 
-    /// Claims one KeyPackage per device of `user` and checks each against the pinned key.
-    async fn claim(&mut self, user: &str) -> Result<Vec<mls::CheckedKeyPackage>, ClientError> {
+    /// Claims one KeyPackage per device of `user` and checks each against the pinned key
+    /// and against `proven`, the devices the key directory has just vouched for: a device
+    /// the directory does not list (revoked, or never published) never joins.
+    async fn claim(&mut self, user: &str, proven: &BTreeSet<String>) -> Result<Vec<mls::CheckedKeyPackage>, ClientError> {
         self.ensure_sendable(user)?;
         let resp: proto::ClaimResponse = self
             .api
@@ -509,6 +512,15 @@ impl Client {
                 return Err(ClientError::BadDevice {
                     user: user.into(),
                     reason: "the server handed out a KeyPackage for another device".into(),
+                });
+            }
+            if !proven.contains(&checked.certificate.device_id) {
+                return Err(ClientError::BadDevice {
+                    user: user.into(),
+                    reason: format!(
+                        "the server handed out a KeyPackage for device {}, which the key directory does not list for {user} (a revoked or unpublished device); nothing was changed",
+                        short_device(&checked.certificate.device_id)
+                    ),
                 });
             }
             self.check_trust(&checked.certificate).map_err(|e| match e {
@@ -632,7 +644,7 @@ impl Client {
             .await?;
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false, added_by: None },
+            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false, added_by: None, settled: true },
         );
         self.save()?;
         let mut users: Vec<String> = with.to_vec();
@@ -667,7 +679,8 @@ impl Client {
                         if devices.iter().all(|d| present.contains(d)) {
                             continue;
                         }
-                        for kp in c.claim(u).await? {
+                        let proven: BTreeSet<String> = devices.into_iter().collect();
+                        for kp in c.claim(u, &proven).await? {
                             if !present.contains(&kp.certificate.device_id) && kp.certificate.device_id != c.state.device_id {
                                 added.push(kp.certificate.device_id.clone());
                                 kps.push(kp.key_package);
@@ -722,6 +735,72 @@ impl Client {
         let meta = self.state.conversations.get(&id).cloned().ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
         let payload = Payload::Meta { id: hush_core::message::new_id(), name: meta.name, direct: meta.direct, history: on };
         self.send_payload(&id, &payload).await
+    }
+
+    /// Renames a group conversation; every member is told who renamed it.
+    pub async fn rename(&mut self, target: &str, new_name: &str) -> Result<(), ClientError> {
+        if new_name.trim().is_empty() || new_name.len() > 64 {
+            return Err(ClientError::Usage("a conversation name has 1 to 64 characters".into()));
+        }
+        self.sync().await?;
+        let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
+        let meta = self.state.conversations.get(&id).cloned().ok_or_else(|| ClientError::Internal("unknown conversation".into()))?;
+        if meta.direct {
+            return Err(ClientError::Usage("a one-to-one conversation has no name of its own; create a group to name it".into()));
+        }
+        if self.state.conversations.values().any(|m| m.active && !m.direct && m.name == new_name && m.id != id) {
+            return Err(ClientError::Usage(format!("you already have a conversation named {new_name}")));
+        }
+        if let Some(m) = self.state.conversations.get_mut(&id) {
+            m.name = new_name.to_owned();
+        }
+        self.save()?;
+        let payload = Payload::Meta { id: hush_core::message::new_id(), name: new_name.to_owned(), direct: false, history: meta.history };
+        self.send_payload(&id, &payload).await
+    }
+
+    /// Applies a member's settings message. The first one from the device that added this
+    /// one sets everything quietly; after that each change is shown to the reader, and a
+    /// conversation never turns from one-to-one into a group or back.
+    fn apply_settings(&mut self, gid_hex: &str, sender: &CertificateBody, name: String, direct: bool, history: bool, at: i64) {
+        let Some(m) = self.state.conversations.get(gid_hex).cloned() else {
+            return;
+        };
+        let who = &sender.username;
+        if !m.settled && m.added_by.as_deref() == Some(sender.device_id.as_str()) {
+            if let Some(m) = self.state.conversations.get_mut(gid_hex) {
+                m.name = name;
+                m.direct = direct;
+                m.history = history;
+                m.settled = true;
+            }
+            return;
+        }
+        if m.settled && direct != m.direct {
+            let what = if m.direct { "a one-to-one conversation into a group" } else { "this group into a one-to-one conversation" };
+            self.warn(gid_hex, format!("{who} tried to turn {what}; that can't change, so it was ignored"));
+            return;
+        }
+        let mut events = Vec::new();
+        if !m.direct && name != m.name && !name.trim().is_empty() {
+            events.push(format!("{who} renamed the conversation from {} to {name}", m.name));
+        }
+        if history != m.history {
+            let state = if history { "on: members who join are handed recent messages" } else { "off" };
+            events.push(format!("{who} turned history {state}"));
+        }
+        if let Some(c) = self.state.conversations.get_mut(gid_hex) {
+            if !c.direct && !name.trim().is_empty() {
+                c.name = name;
+            }
+            c.history = history;
+            if !c.settled {
+                c.direct = direct;
+            }
+        }
+        for e in events {
+            self.event(gid_hex, e, at);
+        }
     }
 
     /// Removes users (all their devices) from a conversation.
@@ -861,6 +940,9 @@ impl Client {
     pub(crate) async fn send_to(&mut self, target: &str, payloads: &[Payload]) -> Result<(), ClientError> {
         let id = self.resolve_or_create(target).await?;
         self.reconcile(&id).await?;
+        if let Err(e) = self.check_routing(&id).await {
+            self.warn(&id, format!("could not compare the server's delivery list with this conversation's members: {e}"));
+        }
         for m in self.members_of(&id)? {
             self.ensure_sendable(&m.username)?;
         }
@@ -940,7 +1022,7 @@ impl Client {
                             }
                         }
                         if listed.iter().any(|d| !present.contains(d)) {
-                            for kp in c.claim(u).await? {
+                            for kp in c.claim(u, &listed).await? {
                                 let d = kp.certificate.device_id.clone();
                                 if !present.contains(&d) && d != c.state.device_id {
                                     added.push(d);
@@ -1148,6 +1230,11 @@ impl Client {
         }
         let inviter = pending.inviter.username.clone();
         let inviter_device = pending.inviter.device_id.clone();
+        let gid_hex = hex::encode(pending.group_id());
+        // Added back to a conversation this device held: after a removal or a leave it
+        // knew of, or one the server never delivered to it.
+        let previous = self.state.conversations.get(&gid_hex).cloned();
+        let was_active = pending.replaces_existing && previous.as_ref().is_some_and(|m| m.active);
         let conv = pending.accept(&self.provider)?;
         let id_hex = hex::encode(conv.id());
         self.note_space_key(&id_hex, &conv)?;
@@ -1155,15 +1242,27 @@ impl Client {
             id_hex.clone(),
             ConversationMeta {
                 id: id_hex.clone(),
-                name: String::new(),
-                direct: false,
+                // Kept from before until the adder's metadata arrives.
+                name: previous.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+                direct: previous.as_ref().is_some_and(|m| m.direct),
                 joined_at: at,
                 active: true,
                 history: false,
                 added_by: Some(inviter_device),
+                settled: false,
             },
         );
-        self.event(&id_hex, format!("{inviter} added you"), at);
+        self.state.membership_checks.insert(id_hex.clone());
+        if previous.is_none() {
+            self.event(&id_hex, format!("{inviter} added you"), at);
+        } else if was_active {
+            self.warn(
+                &id_hex,
+                format!("{inviter} added you back, but this device never received the change that removed you: the server withheld it, or another copy of this device received it"),
+            );
+        } else {
+            self.event(&id_hex, format!("{inviter} added you back"), at);
+        }
         Ok(())
     }
 
@@ -1175,6 +1274,9 @@ impl Client {
         if !conv.is_active() {
             return Ok(());
         }
+        // Anything that moved in a conversation brings a check of its members against the
+        // directory and the server's routing after the sync.
+        self.state.membership_checks.insert(gid_hex.to_owned());
         match conv.process(&self.provider, bytes)? {
             Incoming::Application { sender, plaintext, aad } => {
                 self.note_claimed_root(&aad, &sender.username, gid_hex);
@@ -1219,11 +1321,7 @@ impl Client {
                         self.event(gid_hex, format!("{owner} made you one of their recovery guardians"), at);
                     }
                     Payload::Meta { name, direct, history, .. } => {
-                        if let Some(m) = self.state.conversations.get_mut(gid_hex) {
-                            m.name = name;
-                            m.direct = direct;
-                            m.history = history;
-                        }
+                        self.apply_settings(gid_hex, &sender, name, direct, history, at);
                     }
                     Payload::SpaceKeys { keys, .. } => {
                         // Only from the device that added us, only keys of epochs before
@@ -1248,9 +1346,23 @@ impl Client {
                     Payload::History { messages, .. } => {
                         // Only a device that has no history of its own yet takes it, and only
                         // where history is on; it is shown as relayed by the member.
+                        // Only from the device that added this one, as for space keys: any
+                        // other member could invent a past.
                         let fresh = self.state.history.get(gid_hex).is_none_or(|l| l.is_empty());
                         let on = self.state.conversations.get(gid_hex).is_some_and(|m| m.history);
-                        if fresh && on {
+                        let from_adder = self
+                            .state
+                            .conversations
+                            .get(gid_hex)
+                            .and_then(|m| m.added_by.as_deref())
+                            .is_some_and(|d| d == sender.device_id);
+                        if fresh && on && !from_adder {
+                            self.warn(
+                                gid_hex,
+                                format!("{} sent earlier messages, but only the member who added you may hand them over; they were not shown", sender.username),
+                            );
+                        }
+                        if fresh && on && from_adder {
                             let conversation = self.state.conversations.get(gid_hex).map(|m| self.display_name(m)).unwrap_or_default();
                             for h in messages {
                                 self.state.unread.push(Received {
@@ -1284,27 +1396,55 @@ impl Client {
                     }
                 }
                 let committer = pending.committer.username.clone();
+                let committer_device = pending.committer.device_id.clone();
                 let removes_me = pending.removes_me;
-                let added: BTreeSet<String> = pending.new_leaves.iter().map(|c| c.username.clone()).collect();
-                let removed: BTreeSet<String> = pending.removed.iter().map(|c| c.username.clone()).collect();
-                let before: BTreeSet<String> = conv.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect();
+                let before = device_set(&conv);
                 conv.merge(&self.provider, *pending)?;
-                if !removes_me {
-                    self.note_space_key(gid_hex, &conv)?;
-                }
                 if removes_me {
                     if let Some(m) = self.state.conversations.get_mut(gid_hex) {
                         m.active = false;
                     }
+                    // The group's secrets are of no more use; forgetting them also lets a
+                    // later Welcome add this device back.
+                    conv.delete(&self.provider)?;
                     self.event(gid_hex, format!("{committer} removed you"), at);
                     return Ok(());
                 }
-                let after: BTreeSet<String> = conv.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect();
-                for u in after.difference(&before).filter(|u| added.contains(*u)) {
+                self.note_space_key(gid_hex, &conv)?;
+                let after = device_set(&conv);
+                let users_before: BTreeSet<&String> = before.iter().map(|(u, _)| u).collect();
+                let users_after: BTreeSet<&String> = after.iter().map(|(u, _)| u).collect();
+                for u in users_after.difference(&users_before) {
                     self.event(gid_hex, format!("{committer} added {u}"), at);
                 }
-                for u in before.difference(&after).filter(|u| removed.contains(*u)) {
-                    self.event(gid_hex, format!("{u} left or was removed by {committer}"), at);
+                for u in users_before.difference(&users_after) {
+                    if *u == &committer {
+                        self.event(gid_hex, format!("{u} left"), at);
+                    } else {
+                        self.event(gid_hex, format!("{u} left or was removed by {committer}"), at);
+                    }
+                }
+                // Devices of people who were members before and still are: every change is
+                // shown, a new device once the key directory has vouched for it.
+                for (u, d) in after.difference(&before) {
+                    if users_before.contains(u) {
+                        self.state.new_devices.push(NewDevice {
+                            conversation: gid_hex.to_owned(),
+                            user: u.clone(),
+                            device: d.clone(),
+                            added_by: committer.clone(),
+                            added_by_device: committer_device.clone(),
+                            at,
+                        });
+                    }
+                }
+                for (u, d) in before.difference(&after) {
+                    if users_after.contains(u) {
+                        self.event(gid_hex, format!("{u}'s device {} was removed from this conversation by {committer}", short_device(d)), at);
+                    }
+                }
+                if after != before {
+                    self.state.membership_checks.insert(gid_hex.to_owned());
                 }
             }
         }
@@ -1334,6 +1474,8 @@ impl Client {
                 }
             }
         }
+        // Members checked against the key directory, new devices announced, routing compared.
+        self.check_membership().await?;
         // Leaves proposed by members: whoever syncs first commits them.
         let ids: Vec<String> = self.state.conversations.values().filter(|m| m.active).map(|m| m.id.clone()).collect();
         for id in ids {
@@ -1357,4 +1499,18 @@ pub(crate) fn lowercase_io(e: &std::io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Every (user, device id) in a group, from its verified leaves.
+fn device_set(conv: &Conversation) -> BTreeSet<(String, String)> {
+    conv.members()
+        .into_iter()
+        .filter_map(|m| m.certificate.ok())
+        .map(|c| (c.username, c.device_id))
+        .collect()
+}
+
+/// A device id as people see it: its first eight characters.
+pub(crate) fn short_device(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }

@@ -89,6 +89,10 @@ pub struct ConversationMeta {
     /// earlier space keys is taken.
     #[serde(default)]
     pub added_by: Option<String>,
+    /// Whether the settings (name, one-to-one, history) came from the adder or the
+    /// creator; after that, every change is shown and the one-to-one flag never changes.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 /// A message or event waiting to be read.
@@ -168,6 +172,35 @@ pub struct State {
     /// Uploads encrypted and started but not finished, by transfer id (for resuming).
     #[serde(default)]
     pub uploads: BTreeMap<String, crate::drive::PendingUpload>,
+    /// Conversations whose membership changed: their devices are checked against the key
+    /// directory and the server's routing list after the sync.
+    #[serde(default)]
+    pub membership_checks: BTreeSet<String>,
+    /// Devices that joined a conversation for a user already in it, to be announced once
+    /// the key directory has vouched for them.
+    #[serde(default)]
+    pub new_devices: Vec<NewDevice>,
+    /// Differences between the server's routing and the group already reported (so each
+    /// is said once).
+    #[serde(default)]
+    pub routing_reported: BTreeSet<String>,
+}
+
+/// A device that a commit added for a user who was already a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewDevice {
+    /// Conversation id, hex.
+    pub conversation: String,
+    /// Whose device.
+    pub user: String,
+    /// The device id.
+    pub device: String,
+    /// Who added it.
+    pub added_by: String,
+    /// From which device.
+    pub added_by_device: String,
+    /// When the commit arrived, unix ms.
+    pub at: i64,
 }
 
 impl State {
@@ -203,6 +236,9 @@ impl State {
             space_keys: Default::default(),
             spaces_seen: Default::default(),
             uploads: Default::default(),
+            membership_checks: Default::default(),
+            new_devices: Default::default(),
+            routing_reported: Default::default(),
         }
     }
 }

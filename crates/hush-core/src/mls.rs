@@ -636,6 +636,8 @@ pub struct PendingJoin {
     pub members: Vec<CertificateBody>,
     /// Who sent the Welcome.
     pub inviter: CertificateBody,
+    /// Whether this device already holds a group with this id (it is being added back).
+    pub replaces_existing: bool,
 }
 
 impl PendingJoin {
@@ -645,7 +647,13 @@ impl PendingJoin {
         let MlsMessageBodyIn::Welcome(w) = msg.extract() else {
             return Err(MlsError::Malformed("not a Welcome".into()));
         };
-        let staged = StagedWelcome::new_from_welcome(provider, &group_join_config(), w, None).map_err(refused)?;
+        // A Welcome for a group this device still holds (it was removed and is added back,
+        // or its removal never reached it) replaces the old state; the caller learns which
+        // from `replaces_existing` before accepting.
+        let builder = StagedWelcome::build_from_welcome(provider, &group_join_config(), w).map_err(refused)?;
+        let group_id = builder.processed_welcome().unverified_group_info().group_id().clone();
+        let replaces_existing = MlsGroup::load(provider.storage(), &group_id).map_err(internal)?.is_some();
+        let staged = builder.replace_old_group().build().map_err(refused)?;
         let mut members = Vec::new();
         for m in staged.members() {
             members.push(verify_leaf(&m.credential, &m.signature_key)?);
@@ -656,6 +664,7 @@ impl PendingJoin {
             staged,
             members,
             inviter,
+            replaces_existing,
         })
     }
 
@@ -664,8 +673,13 @@ impl PendingJoin {
         self.staged.group_context().group_id().as_slice().to_vec()
     }
 
-    /// Joins the group.
+    /// Joins the group, replacing any state this device held for the same group id.
     pub fn accept(self, provider: &HushProvider) -> Result<Conversation, MlsError> {
+        if self.replaces_existing
+            && let Some(mut old) = MlsGroup::load(provider.storage(), self.staged.group_context().group_id()).map_err(internal)?
+        {
+            old.delete(provider.storage()).map_err(internal)?;
+        }
         Ok(Conversation {
             group: self.staged.into_group(provider).map_err(internal)?,
         })

@@ -316,6 +316,13 @@ enum ConversationCmd {
         #[arg(value_parser = ["on", "off"])]
         setting: String,
     },
+    /// Rename a group conversation (every member is told who renamed it).
+    Rename {
+        /// Conversation name or id.
+        conversation: String,
+        /// The new name.
+        new_name: String,
+    },
     /// List conversations.
     List {
         /// One JSON object per line.
@@ -850,6 +857,10 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
             } else {
                 println!("history is off in {conversation}: whoever joins sees only what is sent after");
             }
+        }
+        ConversationCmd::Rename { conversation, new_name } => {
+            c.rename(&conversation, &new_name).await?;
+            println!("renamed {conversation} to {new_name}");
         }
         ConversationCmd::Leave { conversation } => {
             c.leave(&conversation).await?;
