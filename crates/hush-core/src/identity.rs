@@ -92,7 +92,7 @@ fn strict_key(bytes: &[u8; 32]) -> Result<VerifyingKey, IdentityError> {
 }
 
 /// The one Ed25519 check for every signature hush verifies (certificates, rows, states,
-/// request authentication, link, guardian and recovery messages).
+/// request authentication, including the recovery and guardian auth keys).
 ///
 /// Strict whatever features other crates switch on in ed25519-dalek (akd's `vrf` turns on
 /// `legacy_compatibility`, under which dalek accepts any s below 2^253, so s + L would
