@@ -117,8 +117,13 @@ pub struct ListItem {
     pub size: u64,
     /// The current version's modification time, unix ms (creation for folders).
     pub modified_at: i64,
-    /// Who put the current version (or made the folder).
+    /// Who put the current version (or made the folder), as the row claims.
     pub author: String,
+    /// The user whose device signed the entry's row (who last changed it); `ls` shows
+    /// "AUTHOR, as claimed by SIGNER" when it differs from `author`.
+    pub signed_by: String,
+    /// The author as `ls` shows it.
+    pub author_shown: String,
     /// The current version number (0 for folders).
     pub version: u64,
     /// How many versions are kept.
@@ -296,6 +301,24 @@ impl Client {
         };
         let (mut check, writers) = self.trust_for(loc, own_devices)?;
         let seen = self.state.spaces_seen.get(&loc.space).cloned();
+        // More than one version since this device looked: the states in between, so that
+        // the whole chain from the version seen last is checked.
+        let mut history: Vec<Vec<u8>> = Vec::new();
+        if let Some(s) = seen.as_ref().filter(|s| s.version > 0 && view.version > s.version + 1) {
+            let mut after = s.version;
+            while after + 1 < view.version {
+                let got: proto::SpaceStates = self
+                    .api
+                    .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/spaces/{}/states?after={after}", loc.space), None)
+                    .await?;
+                // A server that never stops answering is cut off; the chain check then refuses.
+                if got.states.is_empty() || history.len() > 200_000 {
+                    break;
+                }
+                after += got.states.len() as u64;
+                history.extend(got.states.into_iter().map(|b| b.0));
+            }
+        }
         // The state must come from a current writer; rows from anyone pinned.
         let mut state_checked = false;
         let mut trust = |cert: &CertificateBody| -> Result<(), String> {
@@ -314,10 +337,26 @@ impl Client {
             view.state.as_ref().map(|s| s.0.as_slice()),
             &rows,
             seen.as_ref(),
+            &history,
             &|id| keys.get(&id).cloned(),
             &mut trust,
         )
-        .map_err(file_err)?;
+        .map_err(|e| match e {
+            files::FileError::Forked { seen } => {
+                let name = match &loc.conversation {
+                    None => "your drive's".to_owned(),
+                    Some(id) => {
+                        let label = loc.label.trim_end_matches(':');
+                        let conv = self.state.conversations.get(id).map(|m| m.name.as_str()).unwrap_or("this conversation");
+                        format!("{}'s folder", if label.is_empty() { conv } else { label })
+                    }
+                };
+                usage(format!(
+                    "the server's copy of {name} history does not continue the version this device saw last (version {seen}): the server forked or rewrote it"
+                ))
+            }
+            e => file_err(e),
+        })?;
         if tree.version > 0 {
             self.state.spaces_seen.insert(loc.space.clone(), Seen { version: tree.version, hash: tree.hash.clone() });
             self.save()?;
@@ -425,6 +464,8 @@ impl Client {
                     size: cur.map_or(0, |v| v.size),
                     modified_at: cur.map_or(m.created_at, |v| v.modified_at),
                     author: cur.map(|v| v.author.clone()).unwrap_or_default(),
+                    signed_by: tree.signers.get(&m.entry_id).cloned().unwrap_or_default(),
+                    author_shown: tree.author_shown(&m.entry_id),
                     version: cur.map_or(0, |v| v.version),
                     versions_kept: m.versions.len(),
                     mime: cur.map(|v| v.mime.clone()).unwrap_or_default(),

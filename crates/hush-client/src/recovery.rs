@@ -60,6 +60,20 @@ struct BackupBundle {
     space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
 }
 
+/// Pads a backup's JSON with trailing spaces (which JSON ignores) to a size bucket, so that
+/// the sealed backup's size, which the server sees, doesn't follow every contact and
+/// conversation: the next power of two from 4 KiB, then whole multiples of 64 KiB.
+fn pad_backup(plain: &mut Zeroizing<Vec<u8>>) {
+    const STEP: usize = 64 * 1024;
+    let n = plain.len();
+    let target = if n <= STEP { n.max(4096).next_power_of_two() } else { n.div_ceil(STEP) * STEP };
+    // Reserve first so that no unzeroized copy of the plaintext is left behind by a regrow.
+    let mut padded = Zeroizing::new(Vec::with_capacity(target));
+    padded.extend_from_slice(plain);
+    padded.resize(target, b' ');
+    *plain = padded;
+}
+
 fn err(e: impl std::fmt::Display) -> ClientError {
     ClientError::Internal(e.to_string())
 }
@@ -87,7 +101,8 @@ impl Client {
             drive_keys: self.state.drive_keys.clone(),
             space_keys: self.state.space_keys.clone(),
         };
-        let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
+        let mut plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
+        pad_backup(&mut plain);
         let hash = hex::encode(Sha256::digest(plain.as_slice()));
         Ok((plain, hash))
     }

@@ -55,6 +55,12 @@ pub enum FileError {
     /// Reading or writing a stream failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The served state doesn't continue the chain from the version this device saw last.
+    #[error("the server's copy of this space's folder history does not continue the version this device saw last (version {seen}): the server forked or rewrote it")]
+    Forked {
+        /// The version this device saw last.
+        seen: u64,
+    },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -511,20 +517,68 @@ pub struct Tree {
     pub entries: BTreeMap<String, Manifest>,
     /// The SHA-256 (hex) of each entry's row, as the signed state lists them.
     pub row_hashes: BTreeMap<String, String>,
+    /// For each entry, the user whose device signed its row (who last changed it). A
+    /// version's `author` is what the row claims; when the current version's author is
+    /// not this user, listings say so (see [`Tree::author_shown`]).
+    pub signers: BTreeMap<String, String>,
+}
+
+/// Checks that the served state continues the chain from `seen`: every state after
+/// `seen.version` up to the served one is signed by a device `signer_ok` accepts, names
+/// this space, has the next version number and names the previous state's hash.
+///
+/// `history` holds the signed states after `seen.version`, oldest first, as the server
+/// answered them (it may also hold the served state and later ones; they are ignored).
+/// Anything that breaks the chain, or a history that stops short, is [`FileError::Forked`].
+pub fn check_chain(
+    space: &str,
+    seen: &Seen,
+    served: &StateBody,
+    served_hash: &str,
+    history: &[Vec<u8>],
+    signer_ok: &mut dyn FnMut(&CertificateBody) -> Result<(), String>,
+) -> Result<(), FileError> {
+    let forked = || FileError::Forked { seen: seen.version };
+    if served.version <= seen.version {
+        return if served.version == seen.version && served_hash == seen.hash { Ok(()) } else { Err(forked()) };
+    }
+    let mut previous = seen.hash.clone();
+    let mut next = seen.version + 1;
+    for bytes in history {
+        if next == served.version {
+            break;
+        }
+        let (body, writer) = SignedState::open(bytes).map_err(|_| forked())?;
+        if body.space != space || body.version != next || body.previous != previous {
+            return Err(forked());
+        }
+        signer_ok(&writer).map_err(|e| {
+            FileError::Tampered(format!("version {} of this space is signed by {}: {e}", body.version, writer.username))
+        })?;
+        previous = sha256_hex(bytes);
+        next += 1;
+    }
+    if next != served.version || served.previous != previous {
+        return Err(forked());
+    }
+    Ok(())
 }
 
 /// Checks a space's signed state and rows as the server served them, and returns the tree.
 ///
 /// Refused: a state not signed by a device `trust` accepts, for another space, older than
-/// `seen` or forking from it; a row missing (hidden), extra (planted) or not matching its
-/// hash (swapped or edited); a row whose writer `trust` refuses or that doesn't open with
-/// the space's keys; a tree whose folders don't hold together.
+/// `seen` or not continuing it (the states in between, `history`, are checked with
+/// [`check_chain`]; their signers with `trust`); a row missing (hidden), extra (planted) or
+/// not matching its hash (swapped or edited); a row whose writer `trust` refuses or that
+/// doesn't open with the space's keys; a tree whose folders don't hold together.
+#[allow(clippy::too_many_arguments)]
 pub fn open_space(
     space: &str,
     version: u64,
     state: Option<&[u8]>,
     rows: &[(String, Vec<u8>)],
     seen: Option<&Seen>,
+    history: &[Vec<u8>],
     keys: &dyn Fn(u64) -> Option<SpaceKey>,
     trust: &mut dyn FnMut(&CertificateBody) -> Result<(), String>,
 ) -> Result<Tree, FileError> {
@@ -546,6 +600,7 @@ pub fn open_space(
             hash: String::new(),
             entries: BTreeMap::new(),
             row_hashes: BTreeMap::new(),
+            signers: BTreeMap::new(),
         });
     };
     let (body, writer) = SignedState::open(state)?;
@@ -564,17 +619,8 @@ pub fn open_space(
                 body.version, s.version
             )));
         }
-        if body.version == s.version + 1 && body.previous != s.hash {
-            return Err(FileError::Tampered(format!(
-                "version {} of this space doesn't follow the version {} this device saw (forked?)",
-                body.version, s.version
-            )));
-        }
-        if body.version == s.version && hash != s.hash {
-            return Err(FileError::Tampered(format!(
-                "the server served a different version {} of this space than this device saw before (forked?)",
-                body.version
-            )));
+        if s.version > 0 {
+            check_chain(space, s, &body, &hash, history, trust)?;
         }
     }
     let served: BTreeSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
@@ -587,6 +633,7 @@ pub fn open_space(
         }
     }
     let mut entries = BTreeMap::new();
+    let mut signers = BTreeMap::new();
     for (id, row) in rows {
         let Some(expected) = body.entries.get(id) else {
             return Err(FileError::Tampered(format!(
@@ -603,10 +650,11 @@ pub fn open_space(
         let opened = SealedRow::open(space, id, row, keys)?;
         trust(&opened.writer)
             .map_err(|e| FileError::Tampered(format!("the entry {} is signed by {}: {e}", short(id), opened.writer.username)))?;
+        signers.insert(id.clone(), opened.writer.username.clone());
         entries.insert(id.clone(), opened.manifest);
     }
     check_tree(&entries)?;
-    Ok(Tree { space: space.to_owned(), version: body.version, hash, entries, row_hashes: body.entries })
+    Ok(Tree { space: space.to_owned(), version: body.version, hash, entries, row_hashes: body.entries, signers })
 }
 
 /// Folders hold together: parents exist and are folders, no cycles, names unique in a
@@ -659,6 +707,21 @@ fn check_tree(entries: &BTreeMap<String, Manifest>) -> Result<(), FileError> {
 }
 
 impl Tree {
+    /// Who put an entry's current version, as a listing shows it: the author the row names
+    /// when that is the user whose device signed the row, otherwise both ("alice, as
+    /// claimed by bob"): a row's author is only what its signer says, so another member
+    /// who renamed, moved or re-sealed the entry, or one who lies about who wrote it, is
+    /// never hidden behind the claimed name.
+    pub fn author_shown(&self, id: &str) -> String {
+        let Some(m) = self.entries.get(id) else { return String::new() };
+        let signer = self.signers.get(id).map(String::as_str).unwrap_or_default();
+        match m.current() {
+            Some(v) if v.author == signer => v.author.clone(),
+            Some(v) => format!("{}, as claimed by {signer}", v.author),
+            None => signer.to_owned(),
+        }
+    }
+
     /// The entry at a slash-separated path (`""` or `"/"`: the root, `None`).
     pub fn lookup(&self, path: &str) -> Result<Option<&Manifest>, String> {
         let mut at: Option<&Manifest> = None;
@@ -827,16 +890,49 @@ mod tests {
         let state = SignedState::sign(&body, &device, &cert).unwrap();
         let rows = vec![(m.entry_id.clone(), row.clone())];
         let mut ok = |_: &CertificateBody| Ok(());
-        let tree = open_space("drive:alice", 1, Some(&state), &rows, None, &keys, &mut ok).unwrap();
+        let tree = open_space("drive:alice", 1, Some(&state), &rows, None, &[], &keys, &mut ok).unwrap();
         assert_eq!(tree.lookup("Photos").unwrap().unwrap().entry_id, m.entry_id);
         // Hidden, planted, rolled back, untrusted.
-        assert!(open_space("drive:alice", 1, Some(&state), &[], None, &keys, &mut ok).is_err());
+        assert!(open_space("drive:alice", 1, Some(&state), &[], None, &[], &keys, &mut ok).is_err());
         let mut planted = rows.clone();
         planted.push((new_entry_id(), row.clone()));
-        assert!(open_space("drive:alice", 1, Some(&state), &planted, None, &keys, &mut ok).is_err());
+        assert!(open_space("drive:alice", 1, Some(&state), &planted, None, &[], &keys, &mut ok).is_err());
         let seen = Seen { version: 2, hash: "x".into() };
-        assert!(open_space("drive:alice", 1, Some(&state), &rows, Some(&seen), &keys, &mut ok).is_err());
+        assert!(open_space("drive:alice", 1, Some(&state), &rows, Some(&seen), &[], &keys, &mut ok).is_err());
         let mut no = |_: &CertificateBody| Err("not trusted".to_owned());
-        assert!(open_space("drive:alice", 1, Some(&state), &rows, None, &keys, &mut no).is_err());
+        assert!(open_space("drive:alice", 1, Some(&state), &rows, None, &[], &keys, &mut no).is_err());
+    }
+
+    #[test]
+    fn a_fork_two_versions_ahead_is_refused() {
+        let identity = SecretKey::generate();
+        let device = SecretKey::generate();
+        let cert = DeviceCertificate::issue(&identity, "alice", &crate::identity::new_device_id(), device.public());
+        let chain = |from: &[u8], tag: i64, n: u64| -> Vec<Vec<u8>> {
+            let mut out: Vec<Vec<u8>> = vec![];
+            let mut previous = if from.is_empty() { String::new() } else { sha256_hex(from) };
+            let start = if from.is_empty() { 1 } else { SignedState::open(from).unwrap().0.version + 1 };
+            for v in start..start + n {
+                let body = StateBody { space: "drive:alice".into(), version: v, previous, entries: BTreeMap::new(), written_at: tag };
+                let st = SignedState::sign(&body, &device, &cert).unwrap();
+                previous = sha256_hex(&st);
+                out.push(st);
+            }
+            out
+        };
+        let base = chain(&[], 0, 1).remove(0);
+        let seen = Seen { version: 1, hash: sha256_hex(&base) };
+        let honest = chain(&base, 1, 3);
+        let other = chain(&chain(&[], 9, 1)[0], 2, 3); // a different version 1, then 2..4
+        let keys = |_: u64| None;
+        let mut ok = |_: &CertificateBody| Ok(());
+        let last = honest.last().unwrap();
+        open_space("drive:alice", 4, Some(last), &[], Some(&seen), &honest, &keys, &mut ok).expect("the chain continues");
+        let fork = other.last().unwrap();
+        let err = open_space("drive:alice", 4, Some(fork), &[], Some(&seen), &other, &keys, &mut ok).unwrap_err();
+        assert!(matches!(err, FileError::Forked { seen: 1 }), "{err}");
+        // The honest history with a forked head, or a history that stops short.
+        assert!(matches!(open_space("drive:alice", 4, Some(fork), &[], Some(&seen), &honest, &keys, &mut ok), Err(FileError::Forked { .. })));
+        assert!(matches!(open_space("drive:alice", 4, Some(last), &[], Some(&seen), &honest[..1], &keys, &mut ok), Err(FileError::Forked { .. })));
     }
 }

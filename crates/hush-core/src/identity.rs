@@ -36,25 +36,96 @@ pub enum IdentityError {
     BadSignature,
 }
 
-/// A 32-byte Ed25519 public key.
+/// A 32-byte Ed25519 public key, always canonically encoded and never of small order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "[u8; 32]", into = "[u8; 32]")]
 pub struct PublicKey(pub [u8; 32]);
 
+impl TryFrom<[u8; 32]> for PublicKey {
+    type Error = IdentityError;
+    fn try_from(bytes: [u8; 32]) -> Result<Self, IdentityError> {
+        PublicKey::from_slice(&bytes)
+    }
+}
+
+impl From<PublicKey> for [u8; 32] {
+    fn from(k: PublicKey) -> [u8; 32] {
+        k.0
+    }
+}
+
+/// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+const ORDER_L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// Whether a little-endian 32-byte scalar is below L (the only form hush accepts for s).
+fn scalar_is_canonical(s: &[u8; 32]) -> bool {
+    for i in (0..32).rev() {
+        if s[i] != ORDER_L[i] {
+            return s[i] < ORDER_L[i];
+        }
+    }
+    false
+}
+
+/// Whether a compressed Edwards point encodes its y coordinate below p = 2^255 − 19 (the
+/// only encoding hush accepts; the sign bit with x = 0 only occurs on small-order points,
+/// refused separately).
+fn point_is_canonical(p: &[u8; 32]) -> bool {
+    let top_is_max = p[31] & 0x7f == 0x7f && p[1..31].iter().all(|&b| b == 0xff);
+    !(top_is_max && p[0] >= 0xed)
+}
+
+/// Parses a public key: 32 bytes, a canonical encoding of a curve point that is not of
+/// small order.
+fn strict_key(bytes: &[u8; 32]) -> Result<VerifyingKey, IdentityError> {
+    if !point_is_canonical(bytes) {
+        return Err(IdentityError::BadPublicKey);
+    }
+    let vk = VerifyingKey::from_bytes(bytes).map_err(|_| IdentityError::BadPublicKey)?;
+    if vk.is_weak() {
+        return Err(IdentityError::BadPublicKey);
+    }
+    Ok(vk)
+}
+
+/// The one Ed25519 check for every signature hush verifies (certificates, rows, states,
+/// request authentication, including the recovery and guardian auth keys).
+///
+/// Strict whatever features other crates switch on in ed25519-dalek (akd's `vrf` turns on
+/// `legacy_compatibility`, under which dalek accepts any s below 2^253, so s + L would
+/// verify): s must be below L, the key and R canonically encoded and not of small order,
+/// and the equation checked without the cofactor (`verify_strict`, which compares R's
+/// exact bytes).
+pub fn verify_ed25519(key: &[u8; 32], message: &[u8], signature: &[u8]) -> Result<(), IdentityError> {
+    let vk = strict_key(key)?;
+    let sig: [u8; 64] = signature.try_into().map_err(|_| IdentityError::BadSignature)?;
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&sig[..32]);
+    let mut s = [0u8; 32];
+    s.copy_from_slice(&sig[32..]);
+    if !scalar_is_canonical(&s) || !point_is_canonical(&r) {
+        return Err(IdentityError::BadSignature);
+    }
+    let sig = Signature::from_bytes(&sig);
+    vk.verify_strict(message, &sig).map_err(|_| IdentityError::BadSignature)
+}
+
 impl PublicKey {
-    /// Parses and checks a public key.
+    /// Parses and checks a public key: canonical encoding, a curve point, not of small
+    /// order (keys of small order are refused wherever hush reads one).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, IdentityError> {
         let arr: [u8; 32] = bytes.try_into().map_err(|_| IdentityError::BadPublicKey)?;
-        VerifyingKey::from_bytes(&arr).map_err(|_| IdentityError::BadPublicKey)?;
+        strict_key(&arr)?;
         Ok(PublicKey(arr))
     }
 
-    /// Verifies an Ed25519 signature (strict: no malleable or small-order forms).
+    /// Verifies an Ed25519 signature with [`verify_ed25519`] (strict: s < L, canonical
+    /// points, no small-order key or R).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), IdentityError> {
-        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::BadPublicKey)?;
-        let sig = Signature::from_slice(signature).map_err(|_| IdentityError::BadSignature)?;
-        vk.verify_strict(message, &sig)
-            .map_err(|_| IdentityError::BadSignature)?;
-        Ok(())
+        verify_ed25519(&self.0, message, signature)
     }
 
     /// A short human-readable fingerprint: first 16 bytes of SHA-256, hex in groups of 4.
@@ -180,7 +251,10 @@ impl DeviceCertificate {
             .map_err(|_| IdentityError::MalformedCertificate)?;
         let body: CertificateBody =
             serde_json::from_slice(&body_bytes).map_err(|_| IdentityError::MalformedCertificate)?;
+        // Both keys were checked when the body was parsed (PublicKey refuses non-canonical
+        // and small-order keys); checked again here so that the rule can't be lost.
         PublicKey::from_slice(&body.device_key.0)?;
+        PublicKey::from_slice(&body.identity_key.0)?;
         body.identity_key
             .verify(&[CERT_CONTEXT, &body_bytes].concat(), &signature)
             .map_err(|_| IdentityError::BadCertificateSignature)?;

@@ -550,6 +550,26 @@ pub struct SpaceUpdate {
     pub delete: Vec<String>,
 }
 
+/// `GET /v1/spaces/{space}/states?after=N`: the space's signed states after version `N`, oldest
+/// first (versions N+1 up to the current one), so that a client can check that the chain
+/// continues the version it saw last. At most [`MAX_SPACE_STATES`] per answer; ask again
+/// after the last one for more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpaceStates {
+    /// The signed states, each exactly as its writer posted it.
+    pub states: Vec<B64>,
+}
+
+/// Query of `GET /v1/spaces/{space}/states`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpaceStatesQuery {
+    /// The last version the client already holds (0: from the start).
+    pub after: u64,
+}
+
+/// Most signed states in one `GET /v1/spaces/{space}/states` answer.
+pub const MAX_SPACE_STATES: u64 = 500;
+
 /// Answer to `POST /v1/spaces/{space}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpaceVersion {

@@ -609,6 +609,21 @@ pub async fn get_space(
     }))
 }
 
+/// `GET /v1/spaces/{space}/states?after=N`: the space's signed states after version N,
+/// oldest first (at most [`hush_proto::MAX_SPACE_STATES`]), to whoever may use the space.
+pub async fn get_space_states(
+    State(state): State<AppState>,
+    PathParam(space): PathParam,
+    query: Result<Query<hush_proto::SpaceStatesQuery>, QueryRejection>,
+    authed: Authed,
+) -> Result<Json<hush_proto::SpaceStates>, ApiError> {
+    let Query(query) =
+        query.map_err(|_| ApiError::BadRequest("this route needs ?after=N, the last version you hold".into()))?;
+    space_access(&state.store, &space, &authed.device).await?;
+    let states = state.store.space_states_after(&space, query.after, hush_proto::MAX_SPACE_STATES).await?;
+    Ok(Json(hush_proto::SpaceStates { states: states.into_iter().map(B64).collect() }))
+}
+
 /// The largest sealed row (manifest) accepted.
 const MAX_ROW_BYTES: usize = 64 * 1024;
 

@@ -296,6 +296,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/v1/uploads/{upload_id}", get(files::upload_status))
         .route("/v1/blobs/{blob_id}", get(files::get_blob))
         .route("/v1/spaces/{space}", get(files::get_space))
+        .route("/v1/spaces/{space}/states", get(files::get_space_states))
         .route("/v1/quota", get(files::get_quota));
     let api = limited(api, config.max_body_bytes, config.request_timeout);
     let chunks = Router::new().route("/v1/uploads/{upload_id}", put(files::put_chunk));

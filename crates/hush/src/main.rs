@@ -635,7 +635,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             hush_client::drive::human(i.size),
                             i.version,
                             format_date(i.modified_at),
-                            i.author
+                            i.author_shown
                         );
                     }
                 }

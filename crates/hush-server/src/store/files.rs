@@ -385,6 +385,21 @@ impl Store {
         })
     }
 
+    /// A space's signed states after version `after`, oldest first, at most `limit`.
+    pub async fn space_states_after(&self, space: &str, after: u64, limit: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let after = to_db("after", after)?;
+        let limit = to_db("limit", limit)?;
+        Ok(sqlx::query("SELECT state FROM space_state_history WHERE space = ? AND version > ? ORDER BY version LIMIT ?")
+            .bind(space)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// The blob ids a row refers to, which are removed from it.
     async fn drop_row_refs(conn: &mut SqliteConnection, space: &str, entry_id: &str) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query("DELETE FROM space_row_blobs WHERE space = ? AND entry_id = ? RETURNING blob_id")
@@ -492,6 +507,12 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO space_state_history (space, version, state) VALUES (?, ?, ?)")
+            .bind(space)
+            .bind(new_version)
+            .bind(change.state)
+            .execute(&mut *tx)
+            .await?;
         let mut freed = Vec::new();
         for blob_id in candidates {
             let gone = sqlx::query(
