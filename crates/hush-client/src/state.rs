@@ -110,6 +110,9 @@ pub struct Received {
     pub sent_at: i64,
     /// Server receive time, unix ms.
     pub received_at: i64,
+    /// Arrived after a later message of the same sender was already shown.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// Everything a device keeps.
@@ -168,6 +171,9 @@ pub struct State {
     /// Uploads encrypted and started but not finished, by transfer id (for resuming).
     #[serde(default)]
     pub uploads: BTreeMap<String, crate::drive::PendingUpload>,
+    /// Message sequences, epoch authenticators and healed conversations.
+    #[serde(default)]
+    pub transcript: crate::transcript::TranscriptState,
 }
 
 impl State {
@@ -203,6 +209,7 @@ impl State {
             space_keys: Default::default(),
             spaces_seen: Default::default(),
             uploads: Default::default(),
+            transcript: Default::default(),
         }
     }
 }
