@@ -203,6 +203,12 @@ impl TranscriptState {
     /// Remembers the authenticator of an epoch this device is in.
     pub fn note_epoch(&mut self, conversation: &str, epoch: u64, authenticator: &[u8]) {
         let held = self.epochs.entry(conversation.to_owned()).or_default();
+        // Epochs skipped: this device was out of the conversation (removed and added again)
+        // and missed what was sent meanwhile on purpose; each sender's sequence starts
+        // afresh from the first message seen, not as a gap.
+        if held.last_key_value().is_some_and(|(e, _)| epoch > e + 1) {
+            self.peers.remove(conversation);
+        }
         held.insert(epoch, hex::encode(authenticator));
         while held.len() > EPOCHS_KEPT {
             held.pop_first();
@@ -508,5 +514,70 @@ impl Client {
         let payload = Payload::Replaces { id: hush_core::message::new_id(), replaces: old };
         self.send_payloads(&new, std::slice::from_ref(&payload)).await?;
         Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed expectation is the test failing")]
+    use super::*;
+
+    fn sent(t: &mut TranscriptState, n: usize) -> Vec<(Envelope, Vec<u8>)> {
+        let payloads: Vec<Payload> = (0..n).map(|i| Payload::text(&format!("m{i}"))).collect();
+        t.seal("c", &payloads).into_iter().map(|b| (Envelope::decode(&b).unwrap(), b)).collect()
+    }
+
+    #[test]
+    fn gaps_late_arrivals_duplicates_and_copies() {
+        let mut alice = TranscriptState::default();
+        let msgs = sent(&mut alice, 5);
+        assert_eq!(msgs.iter().map(|(e, _)| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        let mut bob = TranscriptState::default();
+        let mut recv = |t: &mut TranscriptState, i: usize| t.receive("c", "d", "alice", &msgs[i].0, &msgs[i].1);
+        assert_eq!(recv(&mut bob, 0), Verdict::Fresh { late: false });
+        assert_eq!(recv(&mut bob, 3), Verdict::Fresh { late: false });
+        assert_eq!(recv(&mut bob, 2), Verdict::Fresh { late: false });
+        assert_eq!(bob.peers["c"]["d"].missing, BTreeSet::from([2]));
+        bob.peers.get_mut("c").unwrap().get_mut("d").unwrap().shown = 4;
+        assert_eq!(recv(&mut bob, 1), Verdict::Fresh { late: true });
+        assert!(bob.peers["c"]["d"].missing.is_empty());
+        assert_eq!(recv(&mut bob, 1), Verdict::Duplicate);
+        // A second copy of alice's device: same number, other payload.
+        let mut copy = TranscriptState::default();
+        copy.sent.insert("c".into(), Sent { seq: 4, prev: hash_hex(&msgs[3].1) });
+        let other = sent(&mut copy, 1);
+        assert_eq!(bob.receive("c", "d", "alice", &other[0].0, &other[0].1), Verdict::Fresh { late: false });
+        assert_eq!(recv(&mut bob, 4), Verdict::Clone);
+    }
+
+    #[test]
+    fn a_next_message_that_follows_another_previous_is_a_copy() {
+        let mut alice = TranscriptState::default();
+        let msgs = sent(&mut alice, 2);
+        let mut copy = TranscriptState::default();
+        copy.sent.insert("c".into(), Sent { seq: 1, prev: "ff".repeat(32) });
+        let forked = sent(&mut copy, 1);
+        let mut bob = TranscriptState::default();
+        assert_eq!(bob.receive("c", "d", "alice", &msgs[0].0, &msgs[0].1), Verdict::Fresh { late: false });
+        assert_eq!(bob.receive("c", "d", "alice", &forked[0].0, &forked[0].1), Verdict::Clone);
+        assert_eq!(bob.receive("c", "d", "alice", &msgs[1].0, &msgs[1].1), Verdict::Fresh { late: false });
+    }
+
+    #[test]
+    fn epoch_claims_are_found_after_the_directory_root() {
+        let aad = [b"hush-kt1".as_slice(), &[0u8; 40], &epoch_aad(7, &[9u8; 32])].concat();
+        assert_eq!(epoch_claim(&aad), Some((7, hex::encode([9u8; 32]))));
+        assert_eq!(epoch_claim(b"hush-kt1"), None);
+    }
+
+    #[test]
+    fn skipped_epochs_start_sequences_afresh() {
+        let mut t = TranscriptState::default();
+        t.note_epoch("c", 1, &[1]);
+        t.peers.entry("c".into()).or_default().insert("d".into(), PeerLog { highest: 3, ..Default::default() });
+        t.note_epoch("c", 2, &[2]);
+        assert!(t.peers.contains_key("c"));
+        t.note_epoch("c", 5, &[5]);
+        assert!(!t.peers.contains_key("c"));
     }
 }
