@@ -533,7 +533,7 @@ mod tests {
         let msgs = sent(&mut alice, 5);
         assert_eq!(msgs.iter().map(|(e, _)| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
         let mut bob = TranscriptState::default();
-        let mut recv = |t: &mut TranscriptState, i: usize| t.receive("c", "d", "alice", &msgs[i].0, &msgs[i].1);
+        let recv = |t: &mut TranscriptState, i: usize| t.receive("c", "d", "alice", &msgs[i].0, &msgs[i].1);
         assert_eq!(recv(&mut bob, 0), Verdict::Fresh { late: false });
         assert_eq!(recv(&mut bob, 3), Verdict::Fresh { late: false });
         assert_eq!(recv(&mut bob, 2), Verdict::Fresh { late: false });
