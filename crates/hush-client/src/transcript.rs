@@ -382,7 +382,7 @@ impl Client {
         };
         let name = self.shown_name(id_hex);
         let Ok(info) = mls::inspect(bytes) else {
-            return Some(format!("a message in {name} was damaged on the way and could not be read"));
+            return Some(format!("a message in {name} was refused and not shown: it was damaged on the way and could not be read"));
         };
         let Some((mine, _)) = self.group_epoch(id_hex) else {
             return Some(format!("a message in {name} could not be read: this device holds no state for that conversation"));
@@ -421,7 +421,8 @@ impl Client {
                 info.epoch
             ));
         }
-        Some(format!("{what} {name} could not be decrypted or verified: it was damaged or forged on the way"))
+        let refused = if info.kind == WireKind::Commit { "was refused and not applied" } else { "was refused and not shown" };
+        Some(format!("{what} {name} {refused}: it could not be decrypted or verified, so it was damaged or forged on the way"))
     }
 
     /// The sentence for a device the server keeps refusing while a sync brings nothing new
