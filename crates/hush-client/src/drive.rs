@@ -207,6 +207,7 @@ impl Client {
         }
         let (epoch, key) = conv.space_key(&self.provider)?;
         self.state.space_keys.entry(id_hex.to_owned()).or_default().insert(epoch, key);
+        self.note_epoch(id_hex, conv);
         Ok(())
     }
 

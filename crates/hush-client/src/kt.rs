@@ -259,13 +259,14 @@ impl Client {
 
     /// Notes the root a member's message says it holds, to compare after the sync.
     pub(crate) fn note_claimed_root(&mut self, aad: &[u8], sender: &str, conversation: &str) {
-        if aad.len() != 8 + 8 + 32 || &aad[..8] != AAD_TAG {
+        // The root comes first; more (the group's epoch) may follow.
+        if aad.len() < 8 + 8 + 32 || &aad[..8] != AAD_TAG {
             return;
         }
         let mut e = [0u8; 8];
         e.copy_from_slice(&aad[8..16]);
         let mut hash = [0u8; 32];
-        hash.copy_from_slice(&aad[16..]);
+        hash.copy_from_slice(&aad[16..48]);
         self.state.kt.claims.push(Claim {
             epoch: u64::from_be_bytes(e),
             hash,

@@ -25,6 +25,7 @@ mod membership;
 pub mod push;
 pub mod recovery;
 pub mod state;
+pub mod transcript;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -840,8 +841,10 @@ impl Client {
         self.sync().await?;
         let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
         let gid = hex::decode(&id).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let mut stuck = 0;
         for _ in 0..COMMIT_RETRIES {
             let mut conv = self.load_conv(&gid)?;
+            let before = conv.epoch();
             let proposal = conv.leave(&self.provider, &self.device())?;
             match self.post_message(&gid, proposal).await {
                 Ok(()) => {
@@ -851,8 +854,15 @@ impl Client {
                     self.save()?;
                     return Ok(());
                 }
-                Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                Err(e) if transcript::Refusal::of(&e).is_some() => {
+                    let why = transcript::Refusal::of(&e).unwrap_or(transcript::Refusal::Stale);
                     self.sync().await?;
+                    if self.still_stuck(&id, before) {
+                        stuck += 1;
+                        if why == transcript::Refusal::NotMember || stuck >= 2 {
+                            return Err(self.stuck_error(&id, why));
+                        }
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -872,6 +882,7 @@ impl Client {
         F: for<'a> FnMut(&'a mut Client, BTreeSet<String>) -> PlanFuture<'a>,
     {
         let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let mut stuck = 0;
         for _ in 0..COMMIT_RETRIES {
             let present: BTreeSet<String> = self.members_of(id_hex)?.into_iter().map(|m| m.device_id).collect();
             let (kps, added, removed) = plan(self, present).await?;
@@ -903,7 +914,24 @@ impl Client {
                 Err(e) if e.code() == Some(proto::codes::STALE_EPOCH) => {
                     conv.abandon_commit(&self.provider)?;
                     self.save()?;
+                    let before = conv.epoch();
                     self.sync().await?;
+                    if self.still_stuck(id_hex, before) {
+                        stuck += 1;
+                        if stuck >= 2 {
+                            return Err(self.stuck_error(id_hex, transcript::Refusal::Stale));
+                        }
+                    }
+                }
+                Err(e) if e.code() == Some(proto::codes::FORBIDDEN) => {
+                    conv.abandon_commit(&self.provider)?;
+                    self.save()?;
+                    let before = conv.epoch();
+                    self.sync().await?;
+                    if self.still_stuck(id_hex, before) {
+                        return Err(self.stuck_error(id_hex, transcript::Refusal::NotMember));
+                    }
+                    return Err(e.into());
                 }
                 Err(e) => {
                     conv.abandon_commit(&self.provider)?;
@@ -1053,6 +1081,11 @@ impl Client {
         let gid = hex::decode(id_hex).map_err(|e| ClientError::Internal(e.to_string()))?;
         let mut next = 0;
         let mut stale = 0;
+        let mut stuck = 0;
+        // Each payload's place in our sequence is fixed once (encrypting again after a lost
+        // race reuses it) and saved with the ratchet before anything is posted.
+        let mut posted = self.state.transcript.sent.get(id_hex).cloned().unwrap_or_default();
+        let envelopes = self.state.transcript.seal(id_hex, payloads);
         'outer: while next < payloads.len() {
             let mut conv = self.load_conv(&gid)?;
             if !conv.is_active() {
@@ -1060,14 +1093,16 @@ impl Client {
             }
             let end = (next + BATCH).min(payloads.len());
             let mut cts = Vec::with_capacity(end - next);
-            let aad = self.kt_aad();
-            for p in &payloads[next..end] {
-                cts.push(conv.encrypt(&self.provider, &self.device(), &p.encode(), &aad)?);
+            let aad = self.message_aad(id_hex, &conv);
+            for e in &envelopes[next..end] {
+                cts.push(conv.encrypt(&self.provider, &self.device(), e, &aad)?);
             }
             self.save()?;
+            let epoch_before = conv.epoch();
             for ct in cts {
                 match self.post_message(&gid, ct).await {
                     Ok(()) => {
+                        posted = transcript::Sent { seq: posted.seq + 1, prev: hex::encode(Sha256::digest(&envelopes[next])) };
                         if let Payload::Text { sent_at, text, .. } = &payloads[next] {
                             let item = hush_core::message::HistoryItem {
                                 sender: self.state.username.clone(),
@@ -1078,18 +1113,39 @@ impl Client {
                         }
                         next += 1;
                     }
-                    Err(ClientError::Api(e)) if e.code() == Some(proto::codes::STALE_EPOCH) => {
+                    Err(e) if transcript::Refusal::of(&e).is_some() => {
+                        let why = transcript::Refusal::of(&e).unwrap_or(transcript::Refusal::Stale);
                         stale += 1;
                         if stale > COMMIT_RETRIES {
+                            self.unsend(id_hex, posted)?;
                             return Err(ClientError::Usage("the conversation keeps changing; try again".into()));
                         }
                         self.sync().await?;
+                        if self.still_stuck(id_hex, epoch_before) {
+                            stuck += 1;
+                            if why == transcript::Refusal::NotMember || stuck >= 2 {
+                                self.unsend(id_hex, posted)?;
+                                return Err(self.stuck_error(id_hex, why));
+                            }
+                        }
                         continue 'outer;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        if matches!(e, ClientError::Api(ApiError::Refused { .. })) {
+                            self.unsend(id_hex, posted)?;
+                        }
+                        return Err(e);
+                    }
                 }
             }
         }
+        self.save()
+    }
+
+    /// The server refused the rest of a batch: our sequence goes back to the last payload
+    /// it accepted, so that nobody is told of messages that were never sent.
+    fn unsend(&mut self, id_hex: &str, posted: transcript::Sent) -> Result<(), ClientError> {
+        self.state.transcript.sent.insert(id_hex.to_owned(), posted);
         self.save()
     }
 
@@ -1142,6 +1198,8 @@ impl Client {
                 .call_empty(Some(&self.signer()), Method::POST, "/v1/inbox/ack", Some(&proto::AckRequest { ids }))
                 .await?;
         }
+        // The whole batch is in: order each sender's texts, report what is still missing.
+        self.finish_transcript();
         // Key transparency: compare the roots members claimed, and check our own history.
         self.kt_check_claims().await?;
         self.kt_check_own_history().await?;
@@ -1170,6 +1228,7 @@ impl Client {
             text,
             sent_at: hush_core::now_ms(),
             received_at: hush_core::now_ms(),
+            late: false,
         });
     }
 
@@ -1189,6 +1248,7 @@ impl Client {
             text,
             sent_at: at,
             received_at: at,
+            late: false,
         });
     }
 
@@ -1216,8 +1276,10 @@ impl Client {
                     // The same ciphertext again: a redelivery or a replay. Shown once.
                     return;
                 }
-                if let Err(e) = self.process_group_message(&gid_hex, &item.payload.0, item.received_at) {
-                    self.warn(&gid_hex, format!("a message was refused and not shown: {e}"));
+                if let Err(e) = self.process_group_message(&gid_hex, &item.payload.0, item.received_at)
+                    && let Some(text) = self.explain_refusal(&gid_hex, &item.payload.0, e)
+                {
+                    self.warn(&gid_hex, text);
                 }
             }
         }
@@ -1281,11 +1343,20 @@ impl Client {
             Incoming::Application { sender, plaintext, aad } => {
                 self.note_claimed_root(&aad, &sender.username, gid_hex);
                 self.check_trust(&sender)?;
-                let payload = Payload::decode(&plaintext).map_err(|e| ClientError::Usage(format!("undecodable payload: {e}")))?;
+                let envelope = hush_core::message::Envelope::decode(&plaintext)
+                    .map_err(|_| ClientError::Usage(format!("{} sent a message this version of hush can't read", sender.username)))?;
+                let Some(late) = self.place_received(gid_hex, &sender, &envelope, &plaintext) else {
+                    return Ok(());
+                };
+                let seq = envelope.seq;
+                let payload = envelope.payload;
                 if !self.state.first_time(&format!("id:{}", payload.id())) {
                     return Ok(());
                 }
                 match payload {
+                    Payload::Replaces { replaces, .. } => {
+                        self.accept_replaces(gid_hex, &replaces, &sender.username, at);
+                    }
                     Payload::Text { sent_at, text, .. } => {
                         self.state.remember(
                             gid_hex,
@@ -1297,6 +1368,7 @@ impl Client {
                             .get(gid_hex)
                             .map(|m| self.display_name(m))
                             .unwrap_or_default();
+                        let device = sender.device_id.clone();
                         self.state.unread.push(Received {
                             conversation_id: gid_hex.to_owned(),
                             conversation,
@@ -1306,7 +1378,9 @@ impl Client {
                             text,
                             sent_at,
                             received_at: at,
+                            late,
                         });
+                        self.placed_text(gid_hex, &device, seq);
                     }
                     Payload::GuardianShare { share, .. } => {
                         // Only the owner may hand out shares of their own account.
@@ -1374,6 +1448,7 @@ impl Client {
                                     text: h.text.clone(),
                                     sent_at: h.sent_at,
                                     received_at: at,
+                                    late: false,
                                 });
                                 self.state.remember(gid_hex, h);
                             }

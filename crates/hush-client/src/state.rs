@@ -114,6 +114,9 @@ pub struct Received {
     pub sent_at: i64,
     /// Server receive time, unix ms.
     pub received_at: i64,
+    /// Arrived after a later message of the same sender was already shown.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// Everything a device keeps.
@@ -184,6 +187,9 @@ pub struct State {
     /// is said once).
     #[serde(default)]
     pub routing_reported: BTreeSet<String>,
+    /// Message sequences, epoch authenticators and healed conversations.
+    #[serde(default)]
+    pub transcript: crate::transcript::TranscriptState,
 }
 
 /// A device that a commit added for a user who was already a member.
@@ -239,6 +245,7 @@ impl State {
             membership_checks: Default::default(),
             new_devices: Default::default(),
             routing_reported: Default::default(),
+            transcript: Default::default(),
         }
     }
 }

@@ -56,6 +56,14 @@ pub enum Payload {
         /// Oldest first.
         messages: Vec<HistoryItem>,
     },
+    /// This conversation replaces an earlier one (re-created to heal a split): members
+    /// mark the old one as replaced. Taken only from a member of the old conversation.
+    Replaces {
+        /// Random id (hex).
+        id: String,
+        /// The old conversation's id (hex).
+        replaces: String,
+    },
 }
 
 impl Payload {
@@ -75,6 +83,7 @@ impl Payload {
             | Payload::Meta { id, .. }
             | Payload::GuardianShare { id, .. }
             | Payload::History { id, .. }
+            | Payload::Replaces { id, .. }
             | Payload::SpaceKeys { id, .. } => id,
         }
     }
@@ -87,6 +96,41 @@ impl Payload {
     /// Decodes a decrypted payload.
     pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+/// A payload with its place in its sender's sequence in one conversation (DESIGN.md
+/// decision 11): the receiver sees a withheld, reordered or duplicated message, and a
+/// second copy of a device sending (two payloads with one number). All of it is inside the
+/// MLS-encrypted, signed plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// 1, 2, 3 … per (conversation, sending device).
+    pub seq: u64,
+    /// SHA-256 (hex) of the encoded envelope this device sent before in this conversation;
+    /// empty for the first.
+    pub prev: String,
+    /// The payload.
+    pub payload: Payload,
+}
+
+impl Envelope {
+    /// Encodes for encryption.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a decrypted plaintext: an envelope, or a bare payload (sequence number 0,
+    /// not part of any sequence).
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        match serde_json::from_slice::<Envelope>(bytes) {
+            Ok(e) => Ok(e),
+            Err(e) => match Payload::decode(bytes) {
+                Ok(payload) => Ok(Envelope { seq: 0, prev: String::new(), payload }),
+                Err(_) => Err(e),
+            },
+        }
     }
 }
 
@@ -119,9 +163,13 @@ mod tests {
             Payload::Meta { id: new_id(), name: "club".into(), direct: false, history: true },
             Payload::History { id: new_id(), messages: vec![HistoryItem { sender: "bob".into(), sent_at: 1, text: "x".into() }] },
             Payload::SpaceKeys { id: new_id(), keys: vec![(0, crate::files::SpaceKey::generate()), (7, crate::files::SpaceKey::generate())] },
+            Payload::Replaces { id: new_id(), replaces: "ab".repeat(16) },
         ];
         for p in payloads {
             assert_eq!(Payload::decode(&p.encode()).unwrap(), p);
+            let e = Envelope { seq: 3, prev: "00".repeat(32), payload: p.clone() };
+            assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
+            assert_eq!(Envelope::decode(&p.encode()).unwrap().seq, 0);
         }
     }
 }

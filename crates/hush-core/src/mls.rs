@@ -56,6 +56,11 @@ pub enum MlsError {
     /// The requested device is not in the group.
     #[error("device {0} is not a member of this conversation")]
     NotMember(String),
+    /// A message used a key of its sender's ratchet that an earlier message already used:
+    /// two different messages were made with one device's state (a copied device, or an
+    /// old message the server re-sent with altered framing).
+    #[error("a message reused the keys of a message already received")]
+    KeyReused,
 }
 
 fn internal(e: impl std::fmt::Display) -> MlsError {
@@ -275,6 +280,16 @@ pub enum WireKind {
     Commit,
 }
 
+/// The authenticated data of an encrypted group message, read without decrypting it (so
+/// not yet verified: only for explaining why a message could not be read).
+pub fn peek_aad(bytes: &[u8]) -> Option<Vec<u8>> {
+    let msg = MlsMessageIn::tls_deserialize_exact(bytes).ok()?;
+    match msg.try_into_protocol_message().ok()? {
+        ProtocolMessage::PrivateMessage(p) => Some(p.aad().to_vec()),
+        ProtocolMessage::PublicMessage(_) => None,
+    }
+}
+
 /// Reads the public framing of a group message (public or private).
 pub fn inspect(bytes: &[u8]) -> Result<WireInfo, MlsError> {
     let msg = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| MlsError::Malformed(e.to_string()))?;
@@ -434,6 +449,12 @@ impl Conversation {
         Ok((self.epoch(), key))
     }
 
+    /// The current epoch's authenticator (RFC 9420 §8.7): equal for every member in the
+    /// same epoch of the same group, different on another branch of a forked group.
+    pub fn epoch_authenticator(&self) -> Vec<u8> {
+        self.group.epoch_authenticator().as_slice().to_vec()
+    }
+
     /// Whether this device is still a member.
     pub fn is_active(&self) -> bool {
         self.group.is_active()
@@ -541,7 +562,16 @@ impl Conversation {
             .map_err(|_| MlsError::Malformed("not a group message".into()))?;
         // Sender's leaf before processing (a committer may replace its own leaf).
         let members: Vec<_> = self.group.members().collect();
-        let processed = self.group.process_message(provider, pm).map_err(refused)?;
+        let processed = self.group.process_message(provider, pm).map_err(|e| {
+            use openmls::framing::errors::{MessageDecryptionError, SecretTreeError};
+            use openmls::prelude::{ProcessMessageError, ValidationError};
+            match e {
+                ProcessMessageError::ValidationError(ValidationError::UnableToDecrypt(
+                    MessageDecryptionError::SecretTreeError(SecretTreeError::SecretReuseError),
+                )) => MlsError::KeyReused,
+                e => refused(e),
+            }
+        })?;
         let sender_cert = match processed.sender() {
             Sender::Member(idx) => {
                 let m = members

@@ -329,6 +329,12 @@ enum ConversationCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Re-create a conversation that split into two versions: a new one with the same
+    /// people, name and settings; everyone's old one points to it.
+    Heal {
+        /// Conversation name or id.
+        conversation: String,
+    },
     /// List a conversation's members and their devices.
     Members {
         /// Conversation name or id, or the other user of a one-to-one conversation.
@@ -795,12 +801,14 @@ pub(crate) fn print_message(m: &Received, json: bool) {
             serde_json::json!({
                 "conversation": m.conversation, "conversation_id": m.conversation_id, "sender": m.sender,
                 "sender_device": m.sender_device, "kind": m.kind, "text": m.text, "sent_at": m.sent_at, "received_at": m.received_at,
+                "late": m.late,
             })
         );
         return;
     }
     let time = format_time(m.sent_at);
     match m.kind.as_str() {
+        "text" if m.late => println!("[{time}] {} | {} (late): {}", m.conversation, m.sender, m.text),
         "text" => println!("[{time}] {} | {}: {}", m.conversation, m.sender, m.text),
         "warning" => println!("[{time}] {} | WARNING: {}", m.conversation, m.text),
         "history" => println!("[{time}] {} | (earlier) {}: {}", m.conversation, m.sender, m.text),
@@ -862,6 +870,10 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
             c.rename(&conversation, &new_name).await?;
             println!("renamed {conversation} to {new_name}");
         }
+        ConversationCmd::Heal { conversation } => {
+            let id = c.heal(&conversation).await?;
+            println!("re-created {conversation} ({}) with everyone in it; earlier messages stay in the old one", &id[..12]);
+        }
         ConversationCmd::Leave { conversation } => {
             c.leave(&conversation).await?;
             println!("left {conversation}");
@@ -870,14 +882,19 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
             c.sync().await?;
             for (meta, members) in c.conversations() {
                 let users: std::collections::BTreeSet<_> = members.iter().map(|m| m.username.clone()).collect();
+                let replaced_by = c.replaced_by(&meta.id);
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({"id": meta.id, "name": meta.name, "direct": meta.direct, "active": meta.active, "members": users})
+                        serde_json::json!({"id": meta.id, "name": meta.name, "direct": meta.direct, "active": meta.active, "members": users, "replaced_by": replaced_by})
                     );
                 } else {
                     let name = if meta.direct { "(one-to-one)".to_owned() } else { meta.name.clone() };
-                    let state = if meta.active { "" } else { " [left]" };
+                    let state = match &replaced_by {
+                        Some(new) => format!(" [replaced by {}]", &new[..new.len().min(12)]),
+                        None if meta.active => String::new(),
+                        None => " [left]".to_owned(),
+                    };
                     println!("{} {name}{state}: {}", &meta.id[..12], users.into_iter().collect::<Vec<_>>().join(", "));
                 }
             }
