@@ -938,8 +938,11 @@ impl Client {
         let dir = self.home().join("transfers").join("outputs");
         let Ok(records) = fs::read_dir(&dir) else { return };
         for r in records.flatten() {
-            if let Ok(target) = fs::read_to_string(r.path()) {
-                let target = PathBuf::from(target);
+            if let Ok(bytes) = fs::read(r.path()) {
+                #[cfg(unix)]
+                let target = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes));
+                #[cfg(not(unix))]
+                let target = PathBuf::from(String::from_utf8_lossy(&bytes).into_owned());
                 // Only files hush names this way, whatever the record says.
                 let ours = target.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".hush-") && n.ends_with(".partial"));
                 if ours {
