@@ -41,7 +41,7 @@ impl Output {
                 self.closed = true;
                 return Ok(false);
             }
-            Err(e) => anyhow::bail!("can't write to standard output ({:?})", e.kind()),
+            Err(_) => anyhow::bail!("can't write to standard output; what was not shown stays unread"),
         }
         if self.pipe && !self.drained() {
             self.closed = true;
