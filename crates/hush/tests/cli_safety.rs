@@ -297,3 +297,37 @@ fn a_refused_download_does_not_break_the_next_get() {
     assert!(out.contains("checked against its signed manifest"), "{out}");
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&src).unwrap());
 }
+
+#[test]
+fn watch_ends_quietly_when_its_reader_goes_away_and_loses_nothing() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    ok(&a, &["send", "bob", "hello", "--new"]);
+    read(&b);
+    let lines: Vec<String> = (1..=6).map(|i| format!("live {i}")).collect();
+    let out = hush_stdin(&a, &["send", "bob", "--stdin"], &lines.join("\n"));
+    assert!(out.status.success());
+    let mut child = Command::new(hush_bin())
+        .arg("--home")
+        .arg(&b)
+        .arg("watch")
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    for i in 1..=2 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains(&format!("live {i}")), "{line}");
+    }
+    drop(reader);
+    let (status, err) = stderr_of(child);
+    assert!(status.success(), "watch ends quietly when its reader goes away: {err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_eq!(texts(&read(&b)), lines[2..].to_vec());
+}
