@@ -9,7 +9,12 @@
 //! - **Get**: the blob is downloaded to a `.part` file in the home (an interrupted download
 //!   continues from its length), its length and hash checked against the signed manifest,
 //!   decrypted into a temporary file next to the destination, and renamed over the
-//!   destination only when every check passed.
+//!   destination only when every check passed (or, for a link, a device, a pipe or
+//!   standard output, a temporary file in the home copied there after the checks). Every
+//!   temporary plaintext file is first recorded in `HOME/transfers/outputs`, so that the
+//!   next hush command removes what a crash left. A blob that fails its checks after a
+//!   resumed download is downloaded once more from the start before `get` gives up, and a
+//!   refused blob leaves nothing behind.
 //! - **Keys**: a drive has random keys by generation, held by every device of the account
 //!   (linking and the recovery backup carry them). A conversation's space key is the MLS
 //!   exporter secret of each epoch, so removing a member gives a key they can't derive;
@@ -104,6 +109,41 @@ pub struct GetReport {
     pub resumed_from: Option<u64>,
 }
 
+/// Where `get` and `export` write.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// Standard output, once the whole file verified.
+    Stdout,
+    /// A file. An existing regular file is replaced only with `force`; a link, a device or
+    /// a pipe is written through, never replaced.
+    File {
+        /// The path.
+        path: PathBuf,
+        /// Replace an existing file.
+        force: bool,
+    },
+}
+
+impl Destination {
+    /// How it is named in sentences.
+    pub fn describe(&self) -> String {
+        match self {
+            Destination::Stdout => "standard output".into(),
+            Destination::File { path, .. } => path.display().to_string(),
+        }
+    }
+}
+
+/// How verified content reaches the destination.
+enum Deliver {
+    /// Rename the temporary file (next to the destination) over it: atomic.
+    Rename(PathBuf),
+    /// Copy the temporary file (in the home) into this existing link, device or pipe.
+    WriteThrough(PathBuf),
+    /// Copy the temporary file (in the home) to standard output.
+    Stdout,
+}
+
 /// One entry as `ls` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListItem {
@@ -142,6 +182,19 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> ClientError {
 
 fn file_err(e: files::FileError) -> ClientError {
     ClientError::Usage(e.to_string())
+}
+
+/// A name this device is about to store (put, mkdir, mv): the format's rules, and no
+/// characters that would disguise it on the screens of the others who see it.
+fn check_new_name(name: &str) -> Result<(), ClientError> {
+    files::check_name(name).map_err(usage)?;
+    if hush_core::display::has_unsafe(name) {
+        return Err(usage(format!(
+            "the name \"{}\" has invisible or direction-changing characters that could disguise it; give it another name",
+            hush_core::display::escape(name)
+        )));
+    }
+    Ok(())
 }
 
 fn split_path(path: &str) -> Vec<&str> {
@@ -520,7 +573,7 @@ impl Client {
                     (parent, (*last).to_owned())
                 }
             };
-            files::check_name(&name).map_err(usage)?;
+            check_new_name(&name)?;
             if let Some(p) = &parent
                 && tree.subtree(&m.entry_id).iter().any(|x| &x.entry_id == p)
             {
@@ -671,7 +724,7 @@ impl Client {
             _ => {}
         }
         for part in split_path(&loc.path) {
-            files::check_name(part).map_err(usage)?;
+            check_new_name(part)?;
         }
         let modified = meta
             .modified()
@@ -909,35 +962,97 @@ impl Client {
 
     /// Downloads, checks and decrypts a file to `out`; nothing reaches `out` unless every
     /// check passed.
-    pub async fn get(&mut self, spec: &str, out: &Path, version: Option<u64>, opts: TransferOptions) -> Result<GetReport, ClientError> {
+    pub async fn get(&mut self, spec: &str, out: &Destination, version: Option<u64>, opts: TransferOptions) -> Result<GetReport, ClientError> {
         self.fetch(spec, out, version, opts, None).await
     }
 
     /// Like [`Client::get`], but writes a standard age file for `recipient` (`age1…`).
-    pub async fn export(&mut self, spec: &str, recipient: &str, out: &Path, opts: TransferOptions) -> Result<GetReport, ClientError> {
+    pub async fn export(&mut self, spec: &str, recipient: &str, out: &Destination, opts: TransferOptions) -> Result<GetReport, ClientError> {
         // Refuse a bad recipient before downloading anything.
         files::encrypt_for_recipient(recipient, std::io::empty(), std::io::sink()).map_err(file_err)?;
         self.fetch(spec, out, None, opts, Some(recipient.trim().to_owned())).await
     }
 
+    /// Removes the temporary plaintext files an interrupted `get` or `export` left (each
+    /// is recorded in `HOME/transfers/outputs` before it is created). The home's lock is
+    /// held, so no other hush process is writing them.
+    pub fn clean_stale_outputs(&self) {
+        let dir = self.home().join("transfers").join("outputs");
+        let Ok(records) = fs::read_dir(&dir) else { return };
+        for r in records.flatten() {
+            if let Ok(bytes) = fs::read(r.path()) {
+                #[cfg(unix)]
+                let target = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes));
+                #[cfg(not(unix))]
+                let target = PathBuf::from(String::from_utf8_lossy(&bytes).into_owned());
+                // Only files hush names this way, whatever the record says.
+                let ours = target.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".hush-") && n.ends_with(".partial"));
+                if ours {
+                    let _ = fs::remove_file(&target);
+                }
+            }
+            let _ = fs::remove_file(r.path());
+        }
+    }
+
+    /// Records a temporary plaintext file before it exists; returns the record.
+    fn record_output(&self, tmp: &Path) -> Result<PathBuf, ClientError> {
+        let dir = self.transfers_dir()?.join("outputs");
+        fs::create_dir_all(&dir).map_err(|e| io_err("can't create", &dir, e))?;
+        let record = dir.join(hush_core::message::new_id());
+        let absolute = std::path::absolute(tmp).map_err(|e| io_err("can't write", tmp, e))?;
+        fs::write(&record, absolute.as_os_str().as_encoded_bytes()).map_err(|e| io_err("can't write", &record, e))?;
+        Ok(record)
+    }
+
+    /// Decides, before anything is downloaded, how the verified file reaches `out`.
+    fn plan_destination(&self, out: &Destination) -> Result<Deliver, ClientError> {
+        let (path, force) = match out {
+            Destination::Stdout => return Ok(Deliver::Stdout),
+            Destination::File { path, force } => (path, *force),
+        };
+        let exists = |p: &Path| usage(format!("{} already exists; pass --force to replace it", p.display()));
+        match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if !dir.is_dir() {
+                    return Err(usage(format!("the folder {} doesn't exist", dir.display())));
+                }
+                Ok(Deliver::Rename(path.clone()))
+            }
+            Err(e) => Err(io_err("can't write", path, e)),
+            Ok(meta) if meta.file_type().is_symlink() => match fs::metadata(path) {
+                Err(_) => Err(usage(format!("{} is a link that points nowhere; give another file name", path.display()))),
+                Ok(t) if t.is_dir() => Err(usage(format!("{} is a folder; give the file name to write", path.display()))),
+                Ok(t) if t.is_file() && !force => Err(exists(path)),
+                Ok(_) => Ok(Deliver::WriteThrough(path.clone())),
+            },
+            Ok(meta) if meta.is_dir() => Err(usage(format!("{} is a folder; give the file name to write", path.display()))),
+            Ok(meta) if meta.is_file() => {
+                if force {
+                    Ok(Deliver::Rename(path.clone()))
+                } else {
+                    Err(exists(path))
+                }
+            }
+            // A device, a pipe or a socket: written through.
+            Ok(_) => Ok(Deliver::WriteThrough(path.clone())),
+        }
+    }
+
     async fn fetch(
         &mut self,
         spec: &str,
-        out: &Path,
+        out: &Destination,
         version: Option<u64>,
         opts: TransferOptions,
         recipient: Option<String>,
     ) -> Result<GetReport, ClientError> {
-        if out.is_dir() {
-            return Err(usage(format!("{} is a folder; give the file name to write", out.display())));
-        }
-        let out_dir = match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !out_dir.is_dir() {
-            return Err(usage(format!("the folder {} doesn't exist", out_dir.display())));
-        }
+        self.clean_stale_outputs();
+        let deliver = self.plan_destination(out)?;
         self.sync().await?;
         let loc = self.locate(spec, false).await?;
         let tree = self.load_tree(&loc).await?;
@@ -953,34 +1068,66 @@ impl Client {
             let kept: Vec<String> = m.versions.iter().map(|v| v.version.to_string()).collect();
             usage(format!("{} has no version {}; kept: {}", loc.path, version.unwrap_or(0), kept.join(", ")))
         })?;
+        let name = m.name.clone();
 
         // 1. The blob, into the home, continuing an interrupted download.
         let part = self.transfers_dir()?.join(format!("{}.part", v.blob_id));
-        let resumed_from = self.receive_blob(&part, &v, &m.name, opts).await?;
+        let mut resumed_from = self.receive_blob(&part, &v, &name, opts).await.inspect_err(|e| {
+            // Bytes a check refused are never continued from.
+            if !is_short_download(e) {
+                let _ = fs::remove_file(&part);
+            }
+        })?;
 
-        // 2. Check and decrypt into a temporary file next to the destination; rename only
-        // when the hash, the length and every age chunk verified.
-        let tmp = out_dir.join(format!(".{}.hush-{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("file"), hush_core::message::new_id()));
-        if opts.progress {
-            eprintln!("checking and decrypting {}…", m.name);
+        // 2. Check and decrypt into a temporary file (recorded first, so that a crash
+        // leaves nothing the next run doesn't remove); deliver only when the hash, the
+        // length and every age chunk verified.
+        let label = match out {
+            Destination::File { path, .. } => path.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_owned(),
+            Destination::Stdout => "stdout".to_owned(),
+        };
+        let tmp_name = format!(".{label}.hush-{}.partial", hush_core::message::new_id());
+        let tmp = match &deliver {
+            Deliver::Rename(p) => match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.join(&tmp_name),
+                _ => PathBuf::from(&tmp_name),
+            },
+            Deliver::WriteThrough(_) | Deliver::Stdout => self.transfers_dir()?.join(&tmp_name),
+        };
+        let record = self.record_output(&tmp)?;
+        let result = async {
+            if opts.progress {
+                eprintln!("checking and decrypting {}…", hush_core::display::escape(&name));
+            }
+            let mut checked = decrypt_checked(&part, &tmp, &v, recipient.clone()).await;
+            if checked.is_err() && resumed_from.is_some() {
+                // What an earlier download left may not be what this server holds now
+                // (a server that served wrong bytes then, an honest one now): once more
+                // from the start before giving up.
+                let _ = fs::remove_file(&part);
+                let _ = fs::remove_file(&tmp);
+                resumed_from = None;
+                self.receive_blob(&part, &v, &name, opts).await?;
+                checked = decrypt_checked(&part, &tmp, &v, recipient.clone()).await;
+            }
+            let size = checked?;
+            deliver_file(&tmp, &deliver)?;
+            Ok::<_, ClientError>(size)
         }
-        let result = decrypt_checked(&part, &tmp, &v, recipient).await;
+        .await;
+        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&record);
         match result {
             Ok(size) => {
-                fs::rename(&tmp, out).map_err(|e| {
-                    let _ = fs::remove_file(&tmp);
-                    io_err("can't write", out, e)
-                })?;
-                if let Ok(d) = File::open(&out_dir) {
-                    let _ = d.sync_all();
-                }
                 let _ = fs::remove_file(&part);
                 Ok(GetReport { size, resumed_from })
             }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                // A blob that failed its checks is not kept for a later resume.
-                let _ = fs::remove_file(&part);
+                // A blob that failed its checks is not kept for a later resume; one cut
+                // short is (run the same command again to continue).
+                if !is_short_download(&e) {
+                    let _ = fs::remove_file(&part);
+                }
                 Err(e)
             }
         }
@@ -1001,7 +1148,7 @@ impl Client {
         let path = format!("/v1/blobs/{}?offset={from}", v.blob_id);
         let mut resp = self.api.get_stream(&self.signer(), &path).await?;
         let mut offset = from;
-        let mut meter = Meter::new(format!("downloading {name}"), v.blob_size, from, opts);
+        let mut meter = Meter::new(format!("downloading {}", hush_core::display::escape(name)), v.blob_size, from, opts);
         loop {
             let chunk = resp
                 .chunk()
@@ -1021,12 +1168,54 @@ impl Client {
         meter.done();
         if offset != v.blob_size {
             return Err(file_err(files::FileError::BlobMismatch(format!(
-                "the server sent {offset} of {} bytes; run the same command again to continue",
+                "the server sent {offset} of {} bytes; {SHORT_DOWNLOAD}",
                 v.blob_size
             ))));
         }
         Ok(resumed_from)
     }
+}
+
+/// Whether a download stopped short (the connection or the server cut it): what arrived is
+/// kept to continue from.
+fn is_short_download(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api(_)) || e.to_string().contains(SHORT_DOWNLOAD)
+}
+
+/// The end of the sentence for a download cut short.
+const SHORT_DOWNLOAD: &str = "run the same command again to continue";
+
+/// Puts the verified temporary file where it goes.
+fn deliver_file(tmp: &Path, deliver: &Deliver) -> Result<(), ClientError> {
+    match deliver {
+        Deliver::Rename(out) => {
+            fs::rename(tmp, out).map_err(|e| io_err("can't write", out, e))?;
+            let dir = match out.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if let Ok(d) = File::open(&dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Deliver::WriteThrough(out) => {
+            let mut from = File::open(tmp).map_err(|e| io_err("can't read", tmp, e))?;
+            // Opened without creating or replacing anything: through the link, into the
+            // device or the pipe.
+            let mut to = OpenOptions::new().write(true).truncate(true).open(out).map_err(|e| io_err("can't write", out, e))?;
+            std::io::copy(&mut from, &mut to).map_err(|e| io_err("can't write", out, e))?;
+            to.flush().map_err(|e| io_err("can't write", out, e))?;
+        }
+        Deliver::Stdout => {
+            let mut from = File::open(tmp).map_err(|e| io_err("can't read", tmp, e))?;
+            let stdout = std::io::stdout();
+            let mut to = stdout.lock();
+            std::io::copy(&mut from, &mut to)
+                .and_then(|_| to.flush())
+                .map_err(|e| ClientError::Usage(format!("can't write to standard output: {}", crate::lowercase_io(&e))))?;
+        }
+    }
+    Ok(())
 }
 
 /// Folders along `dirs` from the root, made where missing (unless `must_be_new` asks for
@@ -1036,7 +1225,7 @@ fn make_folders(tree: &Tree, dirs: &[&str], must_be_new: bool) -> Result<(Change
     let mut parent: Option<String> = None;
     let mut made = false;
     for (i, name) in dirs.iter().enumerate() {
-        files::check_name(name).map_err(usage)?;
+        check_new_name(name)?;
         let existing = if made { None } else { tree.children(parent.as_deref()).into_iter().find(|c| c.name == *name) };
         match existing {
             Some(e) if e.kind == EntryKind::File => return Err(usage(format!("{} is a file, not a folder", dirs[..=i].join("/")))),

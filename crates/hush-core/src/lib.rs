@@ -1,5 +1,6 @@
 //! hush-core: the parts of hush that involve no I/O.
 //!
+//! - [`display`]: text from others made safe to show (control and bidi characters escaped).
 //! - [`files`]: the file format: age v1 content, sealed and signed manifests, signed and
 //!   versioned space states. **This is where a file is encrypted** ([`files::encrypt`]).
 //! - [`guardians`]: k-of-n splitting of the guardians' recovery secret.
@@ -23,6 +24,7 @@
 //! zeroized on drop.
 
 pub mod auth;
+pub mod display;
 pub mod files;
 pub mod guardians;
 pub mod hpke;

@@ -80,6 +80,7 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
     let pass = b"bench passphrase";
     let mut alice = Client::register(&dir.join("alice"), &url, "alice", pass).await?;
     let mut bob = Client::register(&dir.join("bob"), &url, "bob", pass).await?;
+    alice.introduce("bob").await?;
     alice.send("bob", "warm-up").await?;
     bob.sync_and_take_unread().await?;
 
@@ -107,6 +108,7 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
     for i in 0..args.pairs {
         let mut s = Client::register(&dir.join(format!("s{i}")), &url, &format!("sender{i}"), pass).await?;
         let r = Client::register(&dir.join(format!("r{i}")), &url, &format!("receiver{i}"), pass).await?;
+        s.introduce(&format!("receiver{i}")).await?;
         s.send(&format!("receiver{i}"), "warm-up").await?;
         pairs.push((s, r));
     }
@@ -238,7 +240,7 @@ async fn files(mib: u64, dir: &std::path::Path) -> anyhow::Result<()> {
     let p = t.elapsed();
     let got = dir.join("got.bin");
     let t = Instant::now();
-    alice.get("bench.bin", &got, None, opts).await?;
+    alice.get("bench.bin", &hush_client::drive::Destination::File { path: got, force: false }, None, opts).await?;
     let g = t.elapsed();
     println!("  put through the server on loopback (encrypt, upload, sign)  {}", rate(bytes, p));
     println!("  get through the server on loopback (download, verify, decrypt)  {}", rate(bytes, g));

@@ -48,6 +48,8 @@ pub async fn run() -> anyhow::Result<()> {
     };
 
     println!("\n== one-to-one ==");
+    // bob is new to alice: she says so (the CLI asks, or takes --new).
+    alice.introduce("bob").await?;
     let (to, t) = say(&mut alice, "bob", "Hi Bob, lunch at noon? The usual place.");
     alice.send(to, t).await?;
     show("bob", &mut bob).await?;

@@ -6,6 +6,7 @@
 
 mod bench;
 mod demo;
+mod out;
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::net::SocketAddr;
@@ -70,13 +71,18 @@ enum Command {
     },
     /// Send a message to a user or a conversation.
     Send {
-        /// A username (one-to-one conversation) or a conversation name or id.
+        /// @USER (your one-to-one conversation with them), #CONVERSATION (a name or id), or
+        /// a bare name that is one or the other.
         to: String,
         /// The text. Omit it with --stdin.
         text: Option<String>,
         /// Send each line of standard input as one message, in order.
         #[arg(long, conflicts_with = "text")]
         stdin: bool,
+        /// TO is a user you have not talked to yet: start a conversation with them (a
+        /// terminal asks instead).
+        #[arg(long)]
+        new: bool,
     },
     /// Print messages received since the last read.
     Read {
@@ -101,6 +107,10 @@ enum Command {
         /// How many versions of the file to keep.
         #[arg(long, default_value_t = hush_client::drive::DEFAULT_KEEP_VERSIONS)]
         keep_versions: usize,
+        /// CONVERSATION names a user you have not talked to yet: start a conversation with
+        /// them (a terminal asks instead).
+        #[arg(long)]
+        new: bool,
         #[command(flatten)]
         transfer: TransferArgs,
     },
@@ -108,9 +118,13 @@ enum Command {
     Get {
         /// PATH in your drive or CONVERSATION:PATH.
         src: String,
-        /// The local file to write.
+        /// The local file to write, or - for standard output. A link, a device or a pipe is
+        /// written through, never replaced.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
         /// An earlier kept version (see `hush ls`).
         #[arg(long)]
         version: Option<u64>,
@@ -149,9 +163,13 @@ enum Command {
     Share {
         /// PATH or CONVERSATION:PATH.
         src: String,
-        /// A username or a conversation.
+        /// @USER, #CONVERSATION, or a bare name that is one or the other.
         #[arg(long)]
         with: String,
+        /// WITH is a user you have not talked to yet: start a conversation with them (a
+        /// terminal asks instead).
+        #[arg(long)]
+        new: bool,
     },
     /// Take back a file or folder shared with a user or a conversation.
     Unshare {
@@ -168,9 +186,13 @@ enum Command {
         /// The age public key (age1...).
         #[arg(long)]
         age_recipient: String,
-        /// The file to write.
+        /// The file to write, or - for standard output. A link, a device or a pipe is written
+        /// through, never replaced.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         transfer: TransferArgs,
     },
@@ -418,7 +440,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hush: {e}");
+            // An error may quote a name someone else chose (a file, a conversation).
+            eprintln!("hush: {}", hush_core::display::escape(&e.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -453,7 +476,10 @@ fn passphrase(confirm: bool) -> anyhow::Result<Passphrase> {
 
 fn open(home: &Path) -> anyhow::Result<Client> {
     let p = passphrase(false)?;
-    Ok(Client::open(home, p.0.as_bytes())?)
+    let c = Client::open(home, p.0.as_bytes())?;
+    // Plaintext a killed `get` left is removed by whatever command runs next.
+    c.clean_stale_outputs();
+    Ok(c)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -574,7 +600,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Send { to, text, stdin } => {
+        Command::Send { to, text, stdin, new } => {
             let texts: Vec<String> = if stdin {
                 std::io::stdin().lock().lines().collect::<Result<_, _>>()?
             } else {
@@ -587,20 +613,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("nothing to send");
             }
             let mut c = open(&home)?;
+            confirm_target(&mut c, &to, new).await?;
             c.send_many(&to, &texts).await?;
             Ok(())
         }
         Command::Read { json } => {
             let mut c = open(&home)?;
-            for m in c.sync_and_take_unread().await? {
-                print_message(&m, json);
-            }
-            Ok(())
+            let mut output = out::Output::new();
+            deliver_unread(&mut c, &mut output, json).await
         }
         Command::Watch { json } => watch(&home, json).await,
         Command::Conversation(cmd) => conversation(&home, cmd).await,
-        Command::Put { file, dest, keep_versions, transfer } => {
+        Command::Put { file, dest, keep_versions, new, transfer } => {
             let mut c = open(&home)?;
+            if let Some((conv, _)) = dest.as_deref().and_then(|d| d.split_once(':'))
+                && !conv.is_empty()
+                && !conv.contains('/')
+            {
+                confirm_target(&mut c, conv, new).await?;
+            }
             let r = c.put(&file, dest.as_deref(), keep_versions, transfer.options()).await?;
             if let Some(from) = r.resumed_from {
                 println!("continued an interrupted upload from {}", hush_client::drive::human(from));
@@ -608,36 +639,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("put {} ({}, version {})", r.location, hush_client::drive::human(r.size), r.version);
             Ok(())
         }
-        Command::Get { src, output, version, transfer } => {
+        Command::Get { src, output, force, version, transfer } => {
             let mut c = open(&home)?;
-            let r = c.get(&src, &output, version, transfer.options()).await?;
+            let dest = destination(output, force);
+            let r = c.get(&src, &dest, version, transfer.options()).await?;
+            let mut report = String::new();
             if let Some(from) = r.resumed_from {
-                println!("continued an interrupted download from {}", hush_client::drive::human(from));
+                report.push_str(&format!("continued an interrupted download from {}\n", hush_client::drive::human(from)));
             }
-            println!("wrote {} ({}), checked against its signed manifest", output.display(), hush_client::drive::human(r.size));
+            report.push_str(&format!("wrote {} ({}), checked against its signed manifest", dest.describe(), hush_client::drive::human(r.size)));
+            say(&dest, &report);
             Ok(())
         }
-        Command::Export { src, age_recipient, output, transfer } => {
+        Command::Export { src, age_recipient, output, force, transfer } => {
             let mut c = open(&home)?;
-            let r = c.export(&src, &age_recipient, &output, transfer.options()).await?;
-            println!("wrote {} ({} of content) as an age file; open it with: age -d -i YOUR_KEY_FILE {}", output.display(), hush_client::drive::human(r.size), output.display());
+            let dest = destination(output, force);
+            let r = c.export(&src, &age_recipient, &dest, transfer.options()).await?;
+            let shown = dest.describe();
+            say(
+                &dest,
+                &format!(
+                    "wrote {shown} ({} of content) as an age file; open it with: age -d -i YOUR_KEY_FILE {}",
+                    hush_client::drive::human(r.size),
+                    if matches!(dest, hush_client::drive::Destination::Stdout) { "FILE" } else { shown.as_str() }
+                ),
+            );
             Ok(())
         }
         Command::Ls { src, json } => {
             let mut c = open(&home)?;
             let (_, items) = c.ls(src.as_deref().unwrap_or("")).await?;
             if json {
+                let mut items = items;
+                for i in &mut items {
+                    i.name = hush_core::display::escape(&i.name).into_owned();
+                    i.path = hush_core::display::escape(&i.path).into_owned();
+                }
                 println!("{}", serde_json::to_string(&items)?);
             } else if items.is_empty() {
                 println!("(empty)");
             } else {
                 for i in items {
+                    let name = hush_core::display::escape(&i.name);
                     if i.kind == "folder" {
-                        println!("{}/", i.name);
+                        println!("{name}/");
                     } else {
                         println!(
                             "{:<32} {:>10}  v{}  {}  {}",
-                            i.name,
+                            name,
                             hush_client::drive::human(i.size),
                             i.version,
                             format_date(i.modified_at),
@@ -666,10 +715,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("removed {path}{}", if n > 1 { format!(" ({n} entries)") } else { String::new() });
             Ok(())
         }
-        Command::Share { src, with } => {
+        Command::Share { src, with, new } => {
             let mut c = open(&home)?;
+            confirm_target(&mut c, &with, new).await?;
             let to = c.share(&src, &with).await?;
-            println!("shared {src} with {with}: it is {}{} there", to.label, to.path);
+            println!("shared {src} with {with}: it is {}{} there", to.label, hush_core::display::escape(&to.path));
             Ok(())
         }
         Command::Unshare { src, from } => {
@@ -715,6 +765,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Device(cmd) => device(&home, cmd).await,
     }
+}
+
+/// `-o -` is standard output; anything else a file.
+fn destination(output: PathBuf, force: bool) -> hush_client::drive::Destination {
+    if output.as_os_str() == "-" {
+        hush_client::drive::Destination::Stdout
+    } else {
+        hush_client::drive::Destination::File { path: output, force }
+    }
+}
+
+/// What `get` and `export` report: on standard error when the file itself went to
+/// standard output.
+fn say(dest: &hush_client::drive::Destination, text: &str) {
+    if matches!(dest, hush_client::drive::Destination::Stdout) {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Before sending to (or putting files in, or sharing with) `target`: a user this device
+/// has never seen is confirmed first, on a terminal by a question and in scripts by
+/// --new, so that a typo of a conversation's name never starts a conversation with a
+/// stranger.
+async fn confirm_target(c: &mut Client, target: &str, new: bool) -> anyhow::Result<()> {
+    if c.new_contact_needed(target)?.is_none() {
+        return Ok(());
+    }
+    // A conversation of that name may be waiting in the inbox.
+    c.sync().await?;
+    let Some(user) = c.new_contact_needed(target)? else { return Ok(()) };
+    if !new {
+        let hint = c.did_you_mean(target).map(|s| format!(" (did you mean '{}'?)", hush_core::display::escape(&s))).unwrap_or_default();
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            anyhow::bail!(
+                "{user} is neither a conversation nor one of your contacts{hint}; to start a conversation with the user {user}, add --new"
+            );
+        }
+        eprint!("{user} is not one of your contacts{hint}. Start a conversation with the user {user}? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            anyhow::bail!("nothing was sent");
+        }
+    }
+    c.introduce(&user).await?;
+    Ok(())
 }
 
 /// Shows the recovery phrase once and, on a terminal, asks for three of its words back.
@@ -794,26 +892,56 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-pub(crate) fn print_message(m: &Received, json: bool) {
+/// Syncs, writes each unread message, and marks read only those that reached the reader
+/// (all of them, unless the output was closed on the way).
+async fn deliver_unread(c: &mut Client, output: &mut out::Output, json: bool) -> anyhow::Result<()> {
+    let unread = c.sync_and_peek_unread().await?;
+    let mut delivered = 0;
+    let mut failed = None;
+    for m in &unread {
+        match output.deliver(&format_message(m, json)) {
+            Ok(true) => delivered += 1,
+            Ok(false) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    c.mark_read(delivered)?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// One message as the terminal shows it, or as one JSON line; ends with a newline. Every
+/// field that came from someone else is escaped (see [`hush_core::display`]).
+pub(crate) fn format_message(m: &Received, json: bool) -> String {
+    use hush_core::display::{escape, escape_lines};
     if json {
-        println!(
-            "{}",
+        return format!(
+            "{}\n",
             serde_json::json!({
-                "conversation": m.conversation, "conversation_id": m.conversation_id, "sender": m.sender,
-                "sender_device": m.sender_device, "kind": m.kind, "text": m.text, "sent_at": m.sent_at, "received_at": m.received_at,
-                "late": m.late,
+                "conversation": escape(&m.conversation), "conversation_id": m.conversation_id, "sender": escape(&m.sender),
+                "sender_device": escape(&m.sender_device), "kind": m.kind, "text": escape_lines(&m.text, ""), "sent_at": m.sent_at,
+                "received_at": m.received_at, "late": m.late,
             })
         );
-        return;
     }
     let time = format_time(m.sent_at);
+    let (conv, sender) = (escape(&m.conversation), escape(&m.sender));
+    // Continuation lines of a message are indented: they never start like a line of
+    // their own ("[12:00:00 UTC] ...").
+    let text = escape_lines(&m.text, "        ");
     match m.kind.as_str() {
-        "text" if m.late => println!("[{time}] {} | {} (late): {}", m.conversation, m.sender, m.text),
-        "text" => println!("[{time}] {} | {}: {}", m.conversation, m.sender, m.text),
-        "warning" => println!("[{time}] {} | WARNING: {}", m.conversation, m.text),
-        "history" => println!("[{time}] {} | (earlier) {}: {}", m.conversation, m.sender, m.text),
-        _ => println!("[{time}] {} | * {}", m.conversation, m.text),
+        "text" if m.late => format!("[{time}] {conv} | {sender} (late): {text}\n"),
+        "text" => format!("[{time}] {conv} | {sender}: {text}\n"),
+        "warning" => format!("[{time}] {conv} | WARNING: {}\n", escape(&m.text)),
+        "history" => format!("[{time}] {conv} | (earlier) {sender}: {text}\n"),
+        _ => format!("[{time}] {conv} | * {}\n", escape(&m.text)),
     }
+}
+
+pub(crate) fn print_message(m: &Received, json: bool) {
+    print!("{}", format_message(m, json));
 }
 
 /// `YYYY-MM-DD HH:MM UTC` (civil date from days since 1970, Howard Hinnant's algorithm).
@@ -881,15 +1009,17 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
         ConversationCmd::List { json } => {
             c.sync().await?;
             for (meta, members) in c.conversations() {
-                let users: std::collections::BTreeSet<_> = members.iter().map(|m| m.username.clone()).collect();
+                let users: std::collections::BTreeSet<_> =
+                    members.iter().map(|m| hush_core::display::escape(&m.username).into_owned()).collect();
+                let safe_name = hush_core::display::escape(&meta.name);
                 let replaced_by = c.replaced_by(&meta.id);
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({"id": meta.id, "name": meta.name, "direct": meta.direct, "active": meta.active, "members": users, "replaced_by": replaced_by})
+                        serde_json::json!({"id": meta.id, "name": safe_name, "direct": meta.direct, "active": meta.active, "members": users, "replaced_by": replaced_by})
                     );
                 } else {
-                    let name = if meta.direct { "(one-to-one)".to_owned() } else { meta.name.clone() };
+                    let name = if meta.direct { "(one-to-one)".to_owned() } else { safe_name.into_owned() };
                     let state = match &replaced_by {
                         Some(new) => format!(" [replaced by {}]", &new[..new.len().min(12)]),
                         None if meta.active => String::new(),
@@ -901,7 +1031,9 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
         }
         ConversationCmd::Members { conversation, json } => {
             c.sync().await?;
-            for m in c.members(&conversation)? {
+            for mut m in c.members(&conversation)? {
+                m.username = hush_core::display::escape(&m.username).into_owned();
+                m.device_id = hush_core::display::escape(&m.device_id).into_owned();
                 if json {
                     println!("{}", serde_json::to_string(&m)?);
                 } else {
@@ -940,6 +1072,7 @@ async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
         DeviceCmd::List { json } => {
             let mut c = open(home)?;
             for (id, this) in c.devices().await? {
+                let id = hush_core::display::escape(&id);
                 if json {
                     println!("{}", serde_json::json!({"device_id": id, "this_device": this}));
                 } else {
@@ -953,9 +1086,11 @@ async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
 
 async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
     let p = passphrase(false)?;
+    let mut output = out::Output::new();
     let mut c = Client::open(home, p.0.as_bytes())?;
-    for m in c.sync_and_take_unread().await? {
-        print_message(&m, json);
+    deliver_unread(&mut c, &mut output, json).await?;
+    if output.closed() {
+        return Ok(());
     }
     let (url, headers) = c.websocket_request()?;
     // Release the home so other hush commands can use it between syncs.
@@ -970,8 +1105,9 @@ async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
         let mut c = Client::open(home, p.0.as_bytes())?;
-        for m in c.sync_and_take_unread().await? {
-            print_message(&m, json);
+        deliver_unread(&mut c, &mut output, json).await?;
+        if output.closed() {
+            return Ok(());
         }
     }
 }

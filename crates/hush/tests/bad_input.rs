@@ -29,7 +29,7 @@ fn the_cli_refuses_bad_input_with_one_sentence() {
     assert!(e.contains("username"), "{e}");
     let e = fails(&a, &["register", "alice2", "--server", &server.url, "--skip-phrase-check"]);
     assert!(e.contains("already holds an account"), "{e}");
-    let e = fails(&a, &["send", "nobody", "hello"]);
+    let e = fails(&a, &["send", "nobody", "hello", "--new"]);
     assert!(e.contains("no user named nobody"), "{e}");
     let e = fails(&a, &["conversation", "create", "g", "--with", "ghost"]);
     assert!(e.contains("no user named ghost"), "{e}");

@@ -15,7 +15,7 @@ fn a_thousand_acknowledged_messages_survive_kill_9_and_arrive_once() {
     register(&a, "alice", &server.url);
     register(&b, "bob", &server.url);
     let lines: Vec<String> = (0..1000).map(|i| format!("durable message {i:04}")).collect();
-    let out = hush_stdin(&a, &["send", "bob", "--stdin"], &lines.join("\n"));
+    let out = hush_stdin(&a, &["send", "bob", "--stdin", "--new"], &lines.join("\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Every one was acknowledged; now pull the plug.
     server.kill9();

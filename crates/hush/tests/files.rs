@@ -139,7 +139,7 @@ fn put_share_get_versions_and_the_server_holds_no_plaintext() {
 
     // Shared with bob without uploading again: bob gets the same bytes.
     let stored_before = std::fs::read_dir(data.join("blobs")).unwrap().count();
-    ok(&a, &["share", "Work/2026/quarterly-forecast.txt", "--with", "bob"]);
+    ok(&a, &["share", "Work/2026/quarterly-forecast.txt", "--with", "bob", "--new"]);
     assert_eq!(std::fs::read_dir(data.join("blobs")).unwrap().count(), stored_before, "sharing stored nothing new");
     let got = dir.path().join("got.txt");
     ok(&b, &["get", "alice:quarterly-forecast.txt", "-o", got.to_str().unwrap()]);
@@ -161,7 +161,7 @@ fn put_share_get_versions_and_the_server_holds_no_plaintext() {
     // Rename and move inside the drive.
     ok(&a, &["mv", "Work/2026/quarterly-forecast.txt", "Work/forecast.txt"]);
     assert!(ok(&a, &["ls", "Work"]).contains("forecast.txt"));
-    let err = fails(&a, &["get", "Work/2026/quarterly-forecast.txt", "-o", v1.to_str().unwrap()]);
+    let err = fails(&a, &["get", "Work/2026/quarterly-forecast.txt", "-o", v1.to_str().unwrap(), "--force"]);
     assert!(err.contains("no such file"), "{err}");
 
     // Unsharing takes bob's copy away.
@@ -201,7 +201,7 @@ fn a_1_gib_file_round_trips_with_flat_memory() {
         err.lines().find_map(|l| l.strip_prefix("peak-rss-kib ")).unwrap().trim().parse().unwrap()
     };
     let put = peak_kib(&a, &["put", big.to_str().unwrap(), "big.bin"]);
-    ok(&a, &["share", "big.bin", "--with", "bob"]);
+    ok(&a, &["share", "big.bin", "--with", "bob", "--new"]);
     let got = dir.path().join("got.bin");
     let get = peak_kib(&b, &["get", "alice:big.bin", "-o", got.to_str().unwrap()]);
     assert!(same_file(&big, &got), "bob's copy differs");
@@ -395,11 +395,11 @@ fn a_key_the_server_substitutes_for_a_member_is_refused_when_sharing() {
 
     // The server answers for bob with a key of its own, consistently.
     answer_for_user_with_forged_keys(&proxy, "bob");
-    let err = fails(&a, &["share", "plans.txt", "--with", "bob"]);
+    let err = fails(&a, &["share", "plans.txt", "--with", "bob", "--new"]);
     assert!(err.contains("refused bob's device"), "{err}");
     // With the server honest again, sharing works and bob reads it.
     proxy.set(None);
-    ok(&a, &["share", "plans.txt", "--with", "bob"]);
+    ok(&a, &["share", "plans.txt", "--with", "bob", "--new"]);
     let got = dir.path().join("got");
     ok(&b, &["get", "alice:plans.txt", "-o", got.to_str().unwrap()]);
     assert_eq!(std::fs::read(&got).unwrap(), b"for bob only");
@@ -486,7 +486,7 @@ fn a_removed_member_cannot_open_files_added_after_and_late_members_open_earlier_
     // carol joins later and opens what was there before.
     ok(&a, &["conversation", "add", "club", "carol"]);
     read(&c);
-    ok(&c, &["get", "club:old.txt", "-o", got.to_str().unwrap()]);
+    ok(&c, &["get", "club:old.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read(&got).unwrap(), b"agenda for monday");
 
     // bob is removed; alice adds a file afterwards.
@@ -495,18 +495,18 @@ fn a_removed_member_cannot_open_files_added_after_and_late_members_open_earlier_
     let new = dir.path().join("new.txt");
     std::fs::write(&new, b"the surprise party is for bob").unwrap();
     ok(&a, &["put", new.to_str().unwrap(), "club:"]);
-    ok(&c, &["get", "club:new.txt", "-o", got.to_str().unwrap()]);
+    ok(&c, &["get", "club:new.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read(&got).unwrap(), b"the surprise party is for bob");
 
     // The server refuses bob; and even a server that lets him back in gives him nothing he
     // can open: the new entry is sealed with a key of an epoch bob is not part of.
-    let err = fails(&b, &["get", "club:new.txt", "-o", got.to_str().unwrap()]);
+    let err = fails(&b, &["get", "club:new.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert!(err.contains("refused"), "{err}");
     let space = conv_space(&a, "club");
     let group = space.trim_start_matches("conv:");
     let bob_device = device_id(&b);
     operator_sql(&data, &format!("INSERT OR IGNORE INTO group_members (group_id, device_id) VALUES (X'{group}', '{bob_device}')"));
-    let err = fails(&b, &["get", "club:new.txt", "-o", got.to_str().unwrap()]);
+    let err = fails(&b, &["get", "club:new.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert!(err.contains("space key this device doesn't hold"), "{err}");
     assert!(!contains(&all_bytes(&data), "surprise party"));
 }
@@ -598,14 +598,14 @@ fn removing_with_reencrypt_closes_the_files_that_were_already_there() {
     let out = ok(&a, &["conversation", "remove", "club", "bob", "--reencrypt"]);
     assert!(out.contains("re-encrypted 1 file version"), "{out}");
     assert!(!old_file.exists(), "the blob bob could open is deleted");
-    ok(&c, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
+    ok(&c, &["get", "club:minutes.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read(&got).unwrap(), b"what bob knew while he was a member");
 
     // Even a server that lets bob back in serves him entries sealed under a key he lacks.
     read(&b);
     let group = space.trim_start_matches("conv:");
     operator_sql(&data, &format!("INSERT OR IGNORE INTO group_members (group_id, device_id) VALUES (X'{group}', '{}')", device_id(&b)));
-    let err = fails(&b, &["get", "club:minutes.txt", "-o", got.to_str().unwrap()]);
+    let err = fails(&b, &["get", "club:minutes.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert!(err.contains("space key this device doesn't hold"), "{err}");
 }
 

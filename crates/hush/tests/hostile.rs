@@ -33,7 +33,7 @@ fn setup(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<std::path::Pa
 #[test]
 fn a_replayed_application_message_is_shown_once() {
     let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "first"]);
+    ok(&h[0], &["send", "bob", "first", "--new"]);
     // The proxy delivers every message twice, and keeps a copy.
     let captured: Arc<Mutex<Vec<InboxItem>>> = Arc::default();
     let cap = captured.clone();
@@ -83,7 +83,7 @@ fn a_replayed_application_message_is_shown_once() {
 #[test]
 fn a_message_changed_in_transit_is_refused_and_the_next_one_still_arrives() {
     let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "setting up"]);
+    ok(&h[0], &["send", "bob", "setting up", "--new"]);
     read(&h[1]);
     ok(&h[0], &["send", "bob", "attack at dawn"]);
     proxy.set(Some(Arc::new(|m, p, body| {
@@ -201,14 +201,14 @@ fn a_key_package_that_does_not_chain_to_the_users_identity_key_is_refused() {
         }
         body
     })));
-    let err = fails(&h[0], &["send", "bob", "for bob only"]);
+    let err = fails(&h[0], &["send", "bob", "for bob only", "--new"]);
     assert!(err.contains("refused bob's device"), "{err}");
     // Nothing reached bob, and nothing of the text reached the server.
     proxy.set(None);
     assert!(texts(&read(&h[1])).is_empty());
     assert!(!contains(&all_bytes(&dir.path().join("data")), "for bob only"));
     // Without the forgery, sending works and bob's pin was not disturbed.
-    ok(&h[0], &["send", "bob", "for bob only"]);
+    ok(&h[0], &["send", "bob", "for bob only", "--new"]);
     assert_eq!(texts(&read(&h[1])), vec!["for bob only"]);
 }
 

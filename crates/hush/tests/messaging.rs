@@ -18,7 +18,7 @@ fn one_to_one_and_group_offline_in_order_and_no_plaintext_on_server() {
 
     // bob is not running anything while alice sends: offline delivery.
     let lines: Vec<String> = (1..=5).map(|i| format!("one-to-one secret number {i}")).collect();
-    let out = hush_stdin(&a, &["send", "bob", "--stdin"], &lines.join("\n"));
+    let out = hush_stdin(&a, &["send", "bob", "--stdin", "--new"], &lines.join("\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = read(&b);
     assert_eq!(texts(&got), lines, "all five, in order");
@@ -96,7 +96,7 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     let (a1, a2, b) = (dir.path().join("a1"), dir.path().join("a2"), dir.path().join("b"));
     register(&a1, "alice", &server.url);
     register(&b, "bob", &server.url);
-    ok(&b, &["send", "alice", "hello alice's first device"]);
+    ok(&b, &["send", "alice", "hello alice's first device", "--new"]);
     assert_eq!(texts(&read(&a1)), vec!["hello alice's first device"]);
     // History on in this conversation: a device linked later gets what follows.
     ok(&a1, &["conversation", "history", "bob", "on"]);
@@ -161,7 +161,7 @@ fn a_user_with_two_devices_sees_everything_on_both() {
     let got = dir.path().join("got.txt");
     ok(&a2, &["get", "note.txt", "-o", got.to_str().unwrap()]);
     assert_eq!(std::fs::read(&got).unwrap(), b"from the drive");
-    ok(&a2, &["get", "bob:note.txt", "-o", got.to_str().unwrap()]);
+    ok(&a2, &["get", "bob:note.txt", "-o", got.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read(&got).unwrap(), b"from bob");
 
     // What one device sends appears on the other.
@@ -198,7 +198,7 @@ fn watch_prints_messages_as_they_arrive() {
     });
     // watch holds the home only while it syncs, so bob's other commands still work.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    ok(&a, &["send", "bob", "first live message"]);
+    ok(&a, &["send", "bob", "first live message", "--new"]);
     ok(&a, &["send", "bob", "second live message"]);
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -143,7 +143,7 @@ fn a_revoked_device_reads_nothing_sent_afterwards_and_the_passphrase_changes() {
     let (a1, a2, b) = (dir.path().join("a1"), dir.path().join("a2"), dir.path().join("b"));
     register(&a1, "alice", &server.url);
     register(&b, "bob", &server.url);
-    ok(&b, &["send", "alice", "hi alice"]);
+    ok(&b, &["send", "alice", "hi alice", "--new"]);
     read(&a1);
 
     // Link a second device.
@@ -291,6 +291,6 @@ fn two_of_three_guardians_restore_the_account_and_one_is_not_enough() {
     assert!(status.success(), "{e}");
     read(&h("carol"));
     read(&h("alice4"));
-    ok(&h("alice4"), &["send", "carol", "thanks for the help"]);
+    ok(&h("alice4"), &["send", "carol", "thanks for the help", "--new"]);
     assert!(texts(&read(&h("carol"))).contains(&"thanks for the help".to_owned()));
 }

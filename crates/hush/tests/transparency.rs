@@ -77,7 +77,7 @@ fn keys_the_directory_does_not_vouch_for_are_refused() {
     // The server answers for bob with an identity key and device of its own, consistently
     // (directory record and KeyPackage), on alice's first contact with bob.
     answer_for_user_with_forged_keys(&proxy, "bob");
-    let err = fails(&a, &["send", "bob", "meant for bob"]);
+    let err = fails(&a, &["send", "bob", "meant for bob", "--new"]);
     assert!(err.contains("refused bob's device") && err.contains("directory does not vouch"), "{err}");
 
     // A truncated proof, and a malformed one.
@@ -98,7 +98,7 @@ fn keys_the_directory_does_not_vouch_for_are_refused() {
             }
             body
         })));
-        let err = fails(&a, &["send", "bob", "meant for bob"]);
+        let err = fails(&a, &["send", "bob", "meant for bob", "--new"]);
         assert!(err.contains("proof"), "{what}: {err}");
     }
 
@@ -122,12 +122,12 @@ fn keys_the_directory_does_not_vouch_for_are_refused() {
         }
         body
     })));
-    let err = fails(&a, &["send", "bob", "meant for bob"]);
+    let err = fails(&a, &["send", "bob", "meant for bob", "--new"]);
     assert!(err.contains("rolled back"), "stale: {err}");
 
     // Nothing of it reached bob; without the tampering it works.
     proxy.set(None);
-    ok(&a, &["send", "bob", "meant for bob"]);
+    ok(&a, &["send", "bob", "meant for bob", "--new"]);
     assert_eq!(texts(&read(&b)), vec!["meant for bob"]);
 }
 
@@ -141,7 +141,7 @@ fn a_split_view_is_detected_once_the_two_exchange_a_message() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     register(&a, "alice", &proxy.url);
     register(&b, "bob", &proxy.url);
-    ok(&a, &["send", "bob", "before the fork"]);
+    ok(&a, &["send", "bob", "before the fork", "--new"]);
     assert_eq!(texts(&read(&b)), vec!["before the fork"]);
 
     // The server forks its directory: one copy for bob, one for everyone else.

@@ -1,0 +1,99 @@
+//! Text that came from someone else (message text, conversation, user, device and file
+//! names), made safe to show on a terminal or to hand to a program.
+//!
+//! Control characters (C0, DEL, C1) could move the cursor, erase a line or fake a new one;
+//! bidirectional controls reorder what is shown (`exe\u{202e}txt.sh` shows as "exehs.txt");
+//! a few invisible characters hide differences. Each is shown as a visible escape such as
+//! `\u{1b}`. Every place hush prints something from someone else goes through [`escape`]
+//! (one line) or [`escape_lines`] (message text, whose continuation lines are indented so
+//! they can never pass for a line of their own).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` is shown escaped: control characters, bidirectional controls and invisible
+/// separators.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// Whether a name someone types (a file name at `put`) has characters hush won't store.
+pub fn has_unsafe(s: &str) -> bool {
+    s.chars().any(is_unsafe)
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        _ => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+/// One line: every unsafe character, newlines included, escaped.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !has_unsafe(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Several lines: newlines are kept, each followed by `continuation` (for the terminal,
+/// an indent no first line starts with; for JSON, nothing), everything else unsafe escaped.
+pub fn escape_lines<'a>(s: &'a str, continuation: &str) -> Cow<'a, str> {
+    if !has_unsafe(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\n' {
+            out.push('\n');
+            out.push_str(continuation);
+        } else if is_unsafe(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_bidi_are_escaped_and_plain_text_is_untouched() {
+        assert_eq!(escape("hello, wörld 👋"), "hello, wörld 👋");
+        assert_eq!(escape("a\u{1b}[2Kb"), "a\\u{1b}[2Kb");
+        assert_eq!(escape("exe\u{202e}txt.sh"), "exe\\u{202e}txt.sh");
+        assert_eq!(escape("x\ny\rz\u{85}"), "x\\ny\\rz\\u{85}");
+        assert_eq!(escape_lines("one\ntwo\u{7}", "    "), "one\n    two\\u{7}");
+        assert_eq!(escape_lines("one\ntwo", ""), "one\ntwo");
+        // A family emoji keeps its joiners.
+        assert_eq!(escape("👨\u{200D}👩"), "👨\u{200D}👩");
+    }
+}
