@@ -58,6 +58,10 @@ struct BackupBundle {
     drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
     #[serde(default)]
     space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
+    /// Certificates of the account's devices, revoked ones included (with `acknowledged`,
+    /// the account's accepted directory history).
+    #[serde(default)]
+    own_certs: BTreeMap<String, Vec<u8>>,
 }
 
 fn err(e: impl std::fmt::Display) -> ClientError {
@@ -86,6 +90,7 @@ impl Client {
             acknowledged: self.state.kt.acknowledged.clone(),
             drive_keys: self.state.drive_keys.clone(),
             space_keys: self.state.space_keys.clone(),
+            own_certs: self.state.kt.own_certs.clone(),
         };
         let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
         let hash = hex::encode(Sha256::digest(plain.as_slice()));
@@ -476,12 +481,12 @@ async fn restore(
         })?;
 
     let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, bundle.contacts);
-    state.kt.acknowledged = bundle.acknowledged;
     state.drive_keys = bundle.drive_keys;
     state.space_keys = bundle.space_keys;
     state.recovery = recovery;
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
+    client.kt_adopt_history(crate::kt::OwnHistory { acknowledged: bundle.acknowledged, certificates: bundle.own_certs });
     // The key directory must show this identity key with our devices, this one included.
     client.start_new_device().await?;
     Ok(client)
