@@ -251,6 +251,7 @@ fn an_injected_device_raises_one_alert_per_device_and_a_swapped_identity_key_one
     let data = life.home("data");
     let mut server = devices_part(&life, &data);
     let addr = server.addr.clone();
+    talking_part(&life);
     assert!(life.all_alerts().is_empty(), "{:?}", life.all_alerts());
 
     // The operator adds a device of its own to alice's entry, with a certificate signed by
@@ -271,11 +272,16 @@ fn an_injected_device_raises_one_alert_per_device_and_a_swapped_identity_key_one
     ));
     let mut server = Server::start(&data, &addr);
 
-    // The life goes on: everybody talks, every device of alice reads twice.
-    talking_part(&life);
+    // Every device of alice syncs three times; sending to her is refused now (her
+    // directory entry lists a device no key of hers certified), in a sentence, not an ALERT.
     for d in LIVE {
-        life.alerts(&life.home(d));
-        life.alerts(&life.home(d));
+        for _ in 0..3 {
+            life.alerts(&life.home(d));
+        }
+    }
+    for (home, to) in [("a1", "bob"), ("bob", "alice")] {
+        let out = hush(&life.home(home), &["send", to, "still there?"]);
+        life.record(&life.home(home), &out);
     }
     for d in LIVE {
         let home = life.home(d);
@@ -298,7 +304,7 @@ fn an_injected_device_raises_one_alert_per_device_and_a_swapped_identity_key_one
     let _server = Server::start(&data, &addr);
     for d in LIVE {
         let home = life.home(d);
-        for _ in 0..2 {
+        for _ in 0..3 {
             let out = hush(&home, &["read", "--json"]);
             life.record(&home, &out);
         }
