@@ -255,6 +255,9 @@ impl Client {
         // Sign the drive's state with this device first: once the device is revoked, a
         // state it signed is refused.
         self.resign_drive().await;
+        // Keep the certificates of our devices, the one revoked included: every device of
+        // ours accounts for the directory versions that listed it with them.
+        let _ = self.own_device_list().await;
         self.api
             .call_empty::<()>(Some(&self.signer()), Method::POST, &format!("/v1/devices/{device_id}/revoke"), None)
             .await
