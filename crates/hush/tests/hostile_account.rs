@@ -314,3 +314,74 @@ fn an_injected_device_raises_one_alert_per_device_and_a_swapped_identity_key_one
     }
     assert_eq!(life.all_alerts().len(), 2 * LIVE.len(), "{:?}", life.all_alerts());
 }
+
+/// Waits until the server published every pending change of its key directory.
+fn wait_published(data: &Path) {
+    for _ in 0..100 {
+        if operator_query(data, "SELECT count(*) FROM kt_pending")[0][0] == "0" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("the key directory did not publish");
+}
+
+#[test]
+fn a_revoked_device_brought_back_or_a_device_listed_then_hidden_raises_one_alert_each() {
+    use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
+    let life = new_life();
+    let data = life.home("data");
+    let fast = ["--kt-publish-interval-secs", "1"];
+    let mut server = Server::start_with(&data, "127.0.0.1:0", &fast);
+    let (addr, url) = (server.addr.clone(), server.url.clone());
+    let (a1, a2) = (life.home("a1"), life.home("a2"));
+    life.ok(&a1, &["register", "alice", "--server", &url, "--skip-phrase-check"]);
+    life.link(&a2, &a1, &url);
+    let a2_id = device_id(&a2);
+    life.ok(&a1, &["device", "revoke", &a2_id]);
+    assert!(life.alerts(&a1).is_empty());
+
+    // The operator brings the revoked device back into alice's entry.
+    server.kill9();
+    drop(server);
+    operator_sql(&data, &format!(
+        "UPDATE devices SET revoked_at = NULL WHERE device_id = '{a2_id}'; \
+         INSERT OR IGNORE INTO kt_pending (username) VALUES ('alice');"
+    ));
+    server = Server::start_with(&data, &addr, &fast);
+    wait_published(&data);
+    let got = life.alerts(&a1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains(&format!("your removed device {a2_id}")), "{got:?}");
+    assert!(life.alerts(&a1).is_empty(), "raised once");
+
+    // Then it lists a device of its own, publishes, and takes it out again before alice
+    // looks: the directory's history keeps the version nobody can back with a certificate.
+    server.kill9();
+    drop(server);
+    let key = SecretKey::generate();
+    let id = new_device_id();
+    let cert = DeviceCertificate::issue(&SecretKey::generate(), "alice", &id, key.public());
+    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    operator_sql(&data, &format!(
+        "INSERT INTO devices (device_id, username, public_key, certificate, created_at) \
+         VALUES ('{id}', 'alice', X'{}', X'{}', 1); \
+         INSERT OR IGNORE INTO kt_pending (username) VALUES ('alice');",
+        hexs(&key.public().0),
+        hexs(&cert.encode())
+    ));
+    server = Server::start_with(&data, &addr, &fast);
+    wait_published(&data);
+    server.kill9();
+    drop(server);
+    operator_sql(&data, &format!(
+        "DELETE FROM devices WHERE device_id = '{id}'; \
+         INSERT OR IGNORE INTO kt_pending (username) VALUES ('alice');"
+    ));
+    let _server = Server::start_with(&data, &addr, &fast);
+    wait_published(&data);
+    let got = life.alerts(&a1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("device you did not add") && got[0].contains("no certificate"), "{got:?}");
+    assert!(life.alerts(&a1).is_empty(), "raised once");
+}
