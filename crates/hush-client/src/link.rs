@@ -34,6 +34,9 @@ struct Bundle {
     drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
     #[serde(default)]
     space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
+    /// The account's accepted directory history and the certificates behind it.
+    #[serde(default)]
+    kt_history: crate::kt::OwnHistory,
 }
 
 fn mismatch() -> ClientError {
@@ -152,6 +155,7 @@ pub async fn link_new_device(
     state.space_keys = bundle.space_keys;
     let key = SealKey::derive_new(passphrase).map_err(|e| ClientError::Internal(e.to_string()))?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
+    client.kt_adopt_history(bundle.kt_history);
     // Our devices, now including this one, as the directory must show them.
     client.start_new_device().await?;
     Ok(client)
@@ -210,6 +214,9 @@ pub async fn approve(client: &mut Client, typed_code: &str) -> Result<String, Cl
     }
     let device_id = new_device_id();
     let cert = DeviceCertificate::issue(&client.identity, &username, &device_id, device_key);
+    // Kept before anything is published: the version listing the new device is ours.
+    client.kt_learn_cert(&cert.encode());
+    client.save()?;
     let bundle = Bundle {
         identity_secret: client.state.identity_secret.clone(),
         certificate: B64(cert.encode()),
@@ -217,6 +224,7 @@ pub async fn approve(client: &mut Client, typed_code: &str) -> Result<String, Cl
         recovery: client.state.recovery.clone(),
         drive_keys: client.state.drive_keys.clone(),
         space_keys: client.state.space_keys.clone(),
+        kt_history: client.kt_own_history(),
     };
     let plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| ClientError::Internal(e.to_string()))?);
     let sealed = session.seal(&device_key, &plain);

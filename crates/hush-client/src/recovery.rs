@@ -58,6 +58,10 @@ struct BackupBundle {
     drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
     #[serde(default)]
     space_keys: BTreeMap<String, BTreeMap<u64, hush_core::files::SpaceKey>>,
+    /// Certificates of the account's devices, revoked ones included (with `acknowledged`,
+    /// the account's accepted directory history).
+    #[serde(default)]
+    own_certs: BTreeMap<String, Vec<u8>>,
 }
 
 /// Pads a backup's JSON with trailing spaces (which JSON ignores) to a size bucket, so that
@@ -100,6 +104,7 @@ impl Client {
             acknowledged: self.state.kt.acknowledged.clone(),
             drive_keys: self.state.drive_keys.clone(),
             space_keys: self.state.space_keys.clone(),
+            own_certs: self.state.kt.own_certs.clone(),
         };
         let mut plain = Zeroizing::new(serde_json::to_vec(&bundle).map_err(err)?);
         pad_backup(&mut plain);
@@ -265,6 +270,9 @@ impl Client {
         // Sign the drive's state with this device first: once the device is revoked, a
         // state it signed is refused.
         self.resign_drive().await;
+        // Keep the certificates of our devices, the one revoked included: every device of
+        // ours accounts for the directory versions that listed it with them.
+        let _ = self.own_device_list().await;
         self.api
             .call_empty::<()>(Some(&self.signer()), Method::POST, &format!("/v1/devices/{device_id}/revoke"), None)
             .await
@@ -491,12 +499,12 @@ async fn restore(
         })?;
 
     let mut state = State::new_device(api.base(), username, &identity, &device_key, &certificate, bundle.contacts);
-    state.kt.acknowledged = bundle.acknowledged;
     state.drive_keys = bundle.drive_keys;
     state.space_keys = bundle.space_keys;
     state.recovery = recovery;
     let key = SealKey::derive_new(passphrase).map_err(err)?;
     let mut client = Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None };
+    client.kt_adopt_history(crate::kt::OwnHistory { acknowledged: bundle.acknowledged, certificates: bundle.own_certs });
     // The key directory must show this identity key with our devices, this one included.
     client.start_new_device().await?;
     Ok(client)

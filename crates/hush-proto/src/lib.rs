@@ -100,6 +100,28 @@ pub struct DeviceRecord {
     pub certificate: B64,
 }
 
+/// `GET /v1/devices`: every device of the calling user, revoked ones included, so that
+/// each of its devices can account for every version of its key-directory history with
+/// certificates its identity key signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnDevices {
+    /// The devices, oldest first.
+    pub devices: Vec<OwnDevice>,
+}
+
+/// One device in [`OwnDevices`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnDevice {
+    /// The device id.
+    pub device_id: String,
+    /// The device key the directory lists for it.
+    pub device_key: B64,
+    /// Its certificate as the server holds it. Clients verify it.
+    pub certificate: B64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
 /// `GET /v1/users/{username}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {

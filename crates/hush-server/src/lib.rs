@@ -259,7 +259,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
     let api = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/register", post(routes::register))
-        .route("/v1/devices", post(routes::add_device))
+        .route("/v1/devices", post(routes::add_device).get(routes::own_devices))
         .route("/v1/devices/{device_id}/revoke", post(routes::revoke_device))
         .route("/v1/users/{username}", get(routes::get_user))
         .route("/v1/users/{username}/claim", post(routes::claim_key_packages))

@@ -245,6 +245,23 @@ pub async fn revoke_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /v1/devices`: the caller's user's devices, revoked ones included (its devices
+/// account for every version of their key-directory history with them).
+pub async fn own_devices(State(state): State<AppState>, authed: Authed) -> Result<Json<hush_proto::OwnDevices>, ApiError> {
+    let devices = state.store.device_history(&authed.device.username).await?;
+    Ok(Json(hush_proto::OwnDevices {
+        devices: devices
+            .into_iter()
+            .map(|(device_id, key, cert, revoked)| hush_proto::OwnDevice {
+                device_id,
+                device_key: B64(key),
+                certificate: B64(cert),
+                revoked,
+            })
+            .collect(),
+    }))
+}
+
 /// `GET /v1/users/{username}`.
 pub async fn get_user(
     State(state): State<AppState>,

@@ -846,6 +846,22 @@ impl Store {
         }))
     }
 
+    /// Every device of a user, revoked ones included, oldest first, as `(device_id,
+    /// public key, certificate, revoked)`.
+    pub async fn device_history(&self, username: &str) -> Result<Vec<(String, Vec<u8>, Vec<u8>, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT device_id, public_key, certificate, revoked_at IS NOT NULL FROM devices WHERE username = ?
+             ORDER BY created_at, device_id",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     // ---- key transparency ----
 
     /// Marks a user whose directory value changed (new user, new device) for the next
