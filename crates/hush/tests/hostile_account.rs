@@ -164,8 +164,8 @@ fn devices_part(life: &Life, data: &Path) -> Server {
     let phrase = phrase.join(" ");
     life.ok(&h("bob"), &["register", "bob", "--server", &url, "--skip-phrase-check"]);
     life.ok(&h("carol"), &["register", "carol", "--server", &url, "--skip-phrase-check"]);
-    life.ok(&h("a1"), &["send", "bob", "hi bob"]);
-    life.ok(&h("a1"), &["send", "carol", "hi carol"]);
+    life.ok(&h("a1"), &["send", "--new", "bob", "hi bob"]);
+    life.ok(&h("a1"), &["send", "--new", "carol", "hi carol"]);
     life.ok(&h("a1"), &["conversation", "create", "club", "--with", "bob,carol"]);
     life.ok(&h("bob"), &["read"]);
     life.ok(&h("carol"), &["read"]);
@@ -213,7 +213,7 @@ fn talking_part(life: &Life) {
     }
     for (i, d) in LIVE.iter().enumerate() {
         let to = ["bob", "carol", "club"][i % 3];
-        life.ok(&h(d), &["send", to, &format!("from {d}")]);
+        life.ok(&h(d), &["send", "--new", to, &format!("from {d}")]);
     }
     life.ok(&h("bob"), &["send", "alice", "hello all of you"]);
     life.ok(&h("carol"), &["send", "club", "club news"]);

@@ -131,7 +131,7 @@ fn a_new_device_of_a_member_is_announced_to_everyone() {
 fn a_routing_list_that_differs_from_the_group_is_reported() {
     let (_dir, server, _proxy, h) = setup(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
-    ok(alice, &["send", "bob", "hi"]);
+    ok(alice, &["send", "--new", "bob", "hi"]);
     read(bob);
     let gid = operator_query(&server.data, "SELECT group_id FROM mls_groups")[0][0].clone();
     // The operator also routes alice and bob's messages to carol's device, and stops

@@ -56,7 +56,7 @@ fn no_raw_text(msgs: &[serde_json::Value]) {
 #[test]
 fn a_withheld_message_is_reported_missing_and_shown_late_when_it_comes() {
     let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "one"]);
+    ok(&h[0], &["send", "--new", "bob", "one"]);
     assert_eq!(texts(&read(&h[1])), vec!["one"]);
 
     let posted = record_posts(&proxy);
@@ -100,7 +100,7 @@ fn a_withheld_message_is_reported_missing_and_shown_late_when_it_comes() {
 #[test]
 fn the_last_late_message_is_printed_as_late() {
     let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "one"]);
+    ok(&h[0], &["send", "--new", "bob", "one"]);
     read(&h[1]);
     let posted = record_posts(&proxy);
     ok(&h[0], &["send", "bob", "held back"]);
@@ -123,7 +123,7 @@ fn the_last_late_message_is_printed_as_late() {
 #[test]
 fn messages_delivered_in_reverse_and_twice_are_shown_once_in_the_order_sent() {
     let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "first"]);
+    ok(&h[0], &["send", "--new", "bob", "first"]);
     read(&h[1]);
     for t in ["a", "b", "c"] {
         ok(&h[0], &["send", "bob", t]);
@@ -155,7 +155,7 @@ fn messages_delivered_in_reverse_and_twice_are_shown_once_in_the_order_sent() {
 #[test]
 fn a_copied_device_home_that_sends_is_reported_as_a_second_copy() {
     let (dir, _server, _proxy, h) = setup(&["alice", "bob"]);
-    ok(&h[0], &["send", "bob", "hi"]);
+    ok(&h[0], &["send", "--new", "bob", "hi"]);
     read(&h[1]);
     // Someone copies bob's home (keys included) and uses it.
     let copy = dir.path().join("bob-copy");

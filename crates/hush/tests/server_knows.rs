@@ -26,7 +26,7 @@ fn the_backup_size_does_not_follow_contacts_and_conversations() {
     assert!(plain.is_power_of_two() && plain >= 4096, "{first}");
     for (i, user) in ["bob", "carol", "dave", "erin"].iter().enumerate() {
         register(&dir.path().join(user), user, &server.url);
-        ok(&a, &["send", user, "hello"]);
+        ok(&a, &["send", "--new", user, "hello"]);
         ok(&a, &["conversation", "create", &format!("club{i}"), "--with", user]);
     }
     let (v1, later) = backup_size(&data, "alice");

@@ -42,6 +42,7 @@ fn every_sentence_in_threats_md_is_printed_by_hush_and_every_named_test_exists()
         rust_sources(&root.join("crates").join(krate).join("src"), &mut sources);
     }
     let mut rows = 0;
+    let mut quoted = 0;
     for line in doc.lines().filter(|l| l.starts_with('|')) {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
         if cells.len() != 4 || !cells[3].starts_with('`') {
@@ -56,14 +57,15 @@ fn every_sentence_in_threats_md_is_printed_by_hush_and_every_named_test_exists()
         let test_src = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("THREATS.md names a test file that does not exist: {file}"));
         assert!(test_src.contains(&format!("fn {name}(")), "THREATS.md names a test that does not exist: {named}");
-        // The sentence(s) the user sees, each in backticks.
+        // The sentence(s) the user sees, each in backticks (a row where the user rightly
+        // sees nothing, such as a replay dropped, quotes none).
         let sentences: Vec<&str> = cells[2].split('`').skip(1).step_by(2).collect();
-        assert!(!sentences.is_empty(), "no sentence in backticks: {line}");
+        quoted += sentences.len();
         for s in sentences {
             for piece in pieces(s) {
                 assert!(sources.contains(&piece), "THREATS.md quotes a sentence hush does not print: {piece:?} (in {s:?})");
             }
         }
     }
-    assert!(rows >= 10, "THREATS.md lists its attacks in four-column tables ({rows} rows found)");
+    assert!(rows >= 10 && quoted >= rows, "THREATS.md lists its attacks in four-column tables with the sentences quoted ({rows} rows, {quoted} sentences)");
 }
