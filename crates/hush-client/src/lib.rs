@@ -693,6 +693,7 @@ impl Client {
 
     /// Creates a group conversation with these users (all their devices, and ours).
     pub async fn create_conversation(&mut self, name: &str, with: &[String]) -> Result<String, ClientError> {
+        let with = &user_names(with);
         if name.trim().is_empty() || name.len() > 64 {
             return Err(ClientError::Usage("a conversation name has 1 to 64 characters".into()));
         }
@@ -734,6 +735,7 @@ impl Client {
 
     /// Adds users (all their devices) to a conversation.
     pub async fn add_to(&mut self, target: &str, users: &[String]) -> Result<(), ClientError> {
+        let users = &user_names(users);
         self.sync().await?;
         let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
         for u in users {
@@ -884,6 +886,7 @@ impl Client {
 
     /// Removes users (all their devices) from a conversation.
     pub async fn remove_from(&mut self, target: &str, users: &[String]) -> Result<(), ClientError> {
+        let users = &user_names(users);
         self.sync().await?;
         let id = self.resolve(target)?.ok_or_else(|| ClientError::Usage(format!("no conversation named {target}")))?;
         let members = self.members_of(&id)?;
@@ -1712,4 +1715,9 @@ fn device_set(conv: &Conversation) -> BTreeSet<(String, String)> {
 /// A device id as people see it: its first eight characters.
 pub(crate) fn short_device(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
+}
+
+/// User names as typed: `@bob` and `bob` both name the user bob.
+fn user_names(list: &[String]) -> Vec<String> {
+    list.iter().map(|u| u.strip_prefix('@').unwrap_or(u).to_owned()).collect()
 }

@@ -165,7 +165,8 @@ fn a_removed_member_or_one_who_left_can_be_added_back() {
     ok(alice, &["conversation", "remove", "club", "carol"]);
     read(bob);
     assert!(events(&read(carol)).iter().any(|e| e == "alice removed you"));
-    ok(alice, &["conversation", "add", "club", "carol"]);
+    // `@carol` names the user, as everywhere.
+    ok(alice, &["conversation", "add", "club", "@carol"]);
     let got = read(carol);
     assert!(events(&got).iter().any(|e| e == "alice added you back"), "{got:?}");
     assert!(warnings(&got).is_empty(), "{got:?}");
