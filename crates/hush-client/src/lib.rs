@@ -977,6 +977,10 @@ impl Client {
             if kps.is_empty() && removed.is_empty() && !conv.has_pending_proposals() {
                 return Ok(false);
             }
+            // Commits carry the same authenticated data as messages (directory root, epoch
+            // and authenticator), so a commit from another branch of a split is recognised.
+            let aad = self.message_aad(id_hex, &conv);
+            conv.set_aad(&aad);
             let out = conv.change_members(&self.provider, &self.device(), kps, &removed)?;
             let req = proto::CommitRequest {
                 commit: B64(out.commit),

@@ -534,6 +534,12 @@ impl Conversation {
         Ok(Outgoing { commit, welcome, removed_devices })
     }
 
+    /// Sets the authenticated data (not secret) of the next commit this device makes, as
+    /// [`Conversation::encrypt`] does for an application message.
+    pub fn set_aad(&mut self, aad: &[u8]) {
+        self.group.set_aad(aad.to_vec());
+    }
+
     /// Whether proposals (a member's leave) wait for a commit.
     pub fn has_pending_proposals(&self) -> bool {
         self.group.has_pending_proposals()
