@@ -724,7 +724,7 @@ impl Client {
             .await?;
         self.state.conversations.insert(
             id_hex.clone(),
-            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false, added_by: None, settled: true },
+            ConversationMeta { id: id_hex.clone(), name: name.to_owned(), direct, joined_at: hush_core::now_ms(), active: true, history: false, added_by: None, settled: true, former_members: Vec::new() },
         );
         self.save()?;
         let mut users: Vec<String> = with.to_vec();
@@ -1383,7 +1383,7 @@ impl Client {
                     return;
                 }
                 if let Err(e) = self.join(&item.payload.0, item.received_at) {
-                    self.warn(&gid_hex, format!("refused an invitation to a conversation: {e}"));
+                    self.warn(&gid_hex, invitation_refused(e));
                 }
             }
             proto::InboxKind::Message => {
@@ -1407,11 +1407,38 @@ impl Client {
         }
         let inviter = pending.inviter.username.clone();
         let inviter_device = pending.inviter.device_id.clone();
-        let gid_hex = hex::encode(pending.group_id());
-        // Added back to a conversation this device held: after a removal or a leave it
-        // knew of, or one the server never delivered to it.
+        let group_id = pending.group_id();
+        // Every hush group id is 16 random bytes; anything else is not one of ours.
+        if group_id.len() != 16 {
+            return Err(ClientError::Usage("the invitation is for a conversation id hush never makes".into()));
+        }
+        let gid_hex = hex::encode(&group_id);
+        // A Welcome for a group id this device holds: only to add it back after a removal
+        // or a leave it knew of, and only from someone who was in the conversation then.
+        // It never replaces a conversation this device is still in (that would hand the
+        // name and the place of a real conversation to whoever made the new group).
         let previous = self.state.conversations.get(&gid_hex).cloned();
-        let was_active = pending.replaces_existing && previous.as_ref().is_some_and(|m| m.active);
+        if let Some(prev) = &previous {
+            let held = Conversation::load(&self.provider, &group_id)?;
+            let still_in = prev.active && held.as_ref().is_some_and(|c| c.is_active());
+            if still_in {
+                return Err(ClientError::Usage(format!(
+                    "{inviter} invited you into a conversation you are still in ({}); the invitation was refused and the conversation you have is kept",
+                    self.display_name(prev)
+                )));
+            }
+            let former: BTreeSet<String> = match &held {
+                Some(c) => c.members().into_iter().filter_map(|m| m.certificate.ok()).map(|c| c.username).collect(),
+                None => prev.former_members.iter().cloned().collect(),
+            };
+            if !former.contains(&inviter) {
+                return Err(ClientError::Usage(format!(
+                    "{inviter} invited you back into a conversation {inviter} was not in when you left it; the invitation was refused"
+                )));
+            }
+        } else if pending.replaces_existing {
+            return Err(ClientError::Usage("an invitation was for a conversation this device holds under another name; it was refused".into()));
+        }
         let conv = pending.accept(&self.provider)?;
         let id_hex = hex::encode(conv.id());
         self.note_space_key(&id_hex, &conv)?;
@@ -1419,24 +1446,20 @@ impl Client {
             id_hex.clone(),
             ConversationMeta {
                 id: id_hex.clone(),
-                // Kept from before until the adder's metadata arrives.
-                name: previous.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
-                direct: previous.as_ref().is_some_and(|m| m.direct),
+                // The adder's metadata names it.
+                name: String::new(),
+                direct: false,
                 joined_at: at,
                 active: true,
                 history: false,
                 added_by: Some(inviter_device),
                 settled: false,
+                former_members: Vec::new(),
             },
         );
         self.state.membership_checks.insert(id_hex.clone());
         if previous.is_none() {
             self.event(&id_hex, format!("{inviter} added you"), at);
-        } else if was_active {
-            self.warn(
-                &id_hex,
-                format!("{inviter} added you back, but this device never received the change that removed you: the server withheld it, or another copy of this device received it"),
-            );
         } else {
             self.event(&id_hex, format!("{inviter} added you back"), at);
         }
@@ -1591,8 +1614,10 @@ impl Client {
                 let before = device_set(&conv);
                 conv.merge(&self.provider, *pending)?;
                 if removes_me {
+                    let former: Vec<String> = before.iter().map(|(u, _)| u.clone()).collect::<BTreeSet<_>>().into_iter().collect();
                     if let Some(m) = self.state.conversations.get_mut(gid_hex) {
                         m.active = false;
+                        m.former_members = former;
                     }
                     // The group's secrets are of no more use; forgetting them also lets a
                     // later Welcome add this device back.
@@ -1724,4 +1749,13 @@ pub(crate) fn short_device(id: &str) -> &str {
 /// User names as typed: `@bob` and `bob` both name the user bob.
 fn user_names(list: &[String]) -> Vec<String> {
     list.iter().map(|u| u.strip_prefix('@').unwrap_or(u).to_owned()).collect()
+}
+
+/// Why an invitation was refused, as a sentence (never the MLS library's own text).
+fn invitation_refused(e: ClientError) -> String {
+    match e {
+        ClientError::Mls(MlsError::Credential(reason)) => format!("refused an invitation to a conversation: a member's device certificate is not valid ({reason})"),
+        ClientError::Mls(_) => "refused an invitation to a conversation: it could not be opened or verified, so it was damaged or forged on the way".to_owned(),
+        other => format!("refused an invitation to a conversation: {other}"),
+    }
 }

@@ -43,6 +43,12 @@ impl Client {
             if !self.state.conversations.get(&nd.conversation).is_some_and(|m| m.active) {
                 continue;
             }
+            // Added and removed again before this device looked (bob linked a device and
+            // revoked it while we were away): nothing is left to announce or to remove.
+            let still_there = self.members_of(&nd.conversation)?.iter().any(|m| m.device_id == nd.device);
+            if !still_there {
+                continue;
+            }
             let short = short_device(&nd.device).to_owned();
             let by = if nd.added_by == nd.user { format!("{} added", nd.user) } else { format!("{} added {}'s", nd.added_by, nd.user) };
             match self.directory_lists(&nd.user, &nd.device).await {
@@ -122,6 +128,13 @@ impl Client {
         }
         for d in in_group.difference(&routed) {
             let user = members.iter().find(|m| m.device_id == *d).map(|m| m.username.clone()).unwrap_or_default();
+            // A device its owner just revoked leaves the server's routing before the commit
+            // that removes it from the group: not withheld, only not yet removed (the
+            // directory check removes it).
+            if self.directory_lists(&user, d).await?.is_none() {
+                self.state.membership_checks.insert(id_hex.to_owned());
+                continue;
+            }
             reports.push((
                 format!("{id_hex}:missing:{d}"),
                 format!(

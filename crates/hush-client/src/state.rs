@@ -93,6 +93,10 @@ pub struct ConversationMeta {
     /// creator; after that, every change is shown and the one-to-one flag never changes.
     #[serde(default)]
     pub settled: bool,
+    /// Who was in it when this device was removed (its group state is then forgotten):
+    /// only one of them may add this device back.
+    #[serde(default)]
+    pub former_members: Vec<String>,
 }
 
 /// A message or event waiting to be read.

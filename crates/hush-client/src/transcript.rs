@@ -38,6 +38,8 @@ const EPOCHS_KEPT: usize = 32;
 const HASHES_KEPT: usize = 2048;
 /// Most missing numbers tracked per sender (a jump beyond is counted, not listed).
 const MISSING_KEPT: u64 = 10_000;
+/// The highest sequence number taken into a sender's sequence.
+const MAX_SEQ: u64 = 1 << 48;
 /// How many past epochs MLS keeps keys for (`hush_core::mls`).
 const PAST_EPOCHS: u64 = 3;
 
@@ -142,6 +144,11 @@ impl TranscriptState {
         if env.seq == 0 {
             return Verdict::Fresh { late: false };
         }
+        // No honest device sends 2^48 messages in one conversation; a number beyond that
+        // only serves to make the gap bookkeeping below huge, so it joins no sequence.
+        if env.seq > MAX_SEQ {
+            return Verdict::Fresh { late: false };
+        }
         let hash = hash_hex(plaintext);
         let log = self
             .peers
@@ -161,7 +168,7 @@ impl TranscriptState {
         {
             return Verdict::Clone;
         }
-        if let Some((_, next_prev)) = log.hashes.get(&(seq + 1))
+        if let Some((_, next_prev)) = seq.checked_add(1).and_then(|n| log.hashes.get(&n))
             && *next_prev != hash
         {
             return Verdict::Clone;
@@ -175,12 +182,18 @@ impl TranscriptState {
             log.missing.extend(from..seq);
             log.highest = seq;
         } else if seq < log.lowest {
-            log.missing.extend(seq + 1..log.lowest);
+            let to = log.lowest.min(seq.saturating_add(1).saturating_add(MISSING_KEPT));
+            log.missing.extend(seq.saturating_add(1)..to);
             log.lowest = seq;
         } else {
             log.missing.remove(&seq);
             log.reported.remove(&seq);
         }
+        // Bounded whatever a sender's numbers do: the oldest gaps are forgotten first.
+        while log.missing.len() as u64 > MISSING_KEPT {
+            log.missing.pop_first();
+        }
+        log.reported.retain(|s| log.missing.contains(s));
         log.hashes.insert(seq, (hash, env.prev.clone()));
         while log.hashes.len() > HASHES_KEPT {
             log.hashes.pop_first();
@@ -400,7 +413,9 @@ impl Client {
             _ => None,
         };
         if let Some(epoch) = fork_at {
-            if !self.state.transcript.forks_reported.insert(id_hex.to_owned()) {
+            // Once per split (conversation and epoch), so that one report never hides a
+            // later split of the same conversation.
+            if !self.state.transcript.forks_reported.insert(format!("{id_hex}:{epoch}")) {
                 return None;
             }
             let heal_name = self.state.conversations.get(id_hex).map(|m| if m.direct || m.name.is_empty() { name.clone() } else { m.name.clone() }).unwrap_or_else(|| name.clone());
@@ -462,6 +477,18 @@ impl Client {
         if !was_member {
             self.warn(new_id, format!("{sender} said this conversation replaces another that {sender} is not in; ignored"));
             return;
+        }
+        // Healing brings everyone back. The member who heals sees only its own version, so
+        // someone added on the other one may be missing: never silently.
+        let old_users: BTreeSet<String> = self.members_of(old_id).unwrap_or_default().into_iter().map(|m| m.username).collect();
+        let new_users: BTreeSet<String> = self.members_of(new_id).unwrap_or_default().into_iter().map(|m| m.username).collect();
+        let left_out: Vec<String> = old_users.difference(&new_users).cloned().collect();
+        if !left_out.is_empty() {
+            let who = left_out.join(", ");
+            self.warn(
+                new_id,
+                format!("{sender}'s re-created conversation leaves out {who}, who {} in your version of the old one; if they belong, add them (`hush conversation add`)", if left_out.len() == 1 { "is" } else { "are" }),
+            );
         }
         if let Some(m) = self.state.conversations.get_mut(old_id) {
             m.active = false;

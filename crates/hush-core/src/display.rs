@@ -26,6 +26,20 @@ pub fn is_unsafe(c: char) -> bool {
                 | '\u{2029}'
                 | '\u{2066}'..='\u{2069}'
                 | '\u{FEFF}'
+                // Other invisible format characters (soft hyphen, Mongolian vowel
+                // separator, word joiner and invisible operators, deprecated format
+                // controls, interlinear annotation, tags, Hangul fillers). The zero-width
+                // joiners U+200C/U+200D stay: emoji and several scripts need them.
+                | '\u{00AD}'
+                | '\u{180E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
         )
 }
 
@@ -95,5 +109,7 @@ mod tests {
         assert_eq!(escape_lines("one\ntwo", ""), "one\ntwo");
         // A family emoji keeps its joiners.
         assert_eq!(escape("👨\u{200D}👩"), "👨\u{200D}👩");
+        // Invisible format characters that could hide a difference between two names.
+        assert_eq!(escape("ad\u{AD}min\u{2060}\u{E0041}"), "ad\\u{ad}min\\u{2060}\\u{e0041}");
     }
 }

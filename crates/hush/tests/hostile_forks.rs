@@ -147,6 +147,8 @@ fn a_forked_group_is_reported_as_a_split_and_healed() {
         let out = ok(&h[i], &["read"]);
         no_raw_text(&out);
         assert!(out.contains("alice re-created this conversation to heal a split; earlier messages stay in the old one"), "{}: {out}", names[i]);
+        // carol's version also had erin, whom alice's does not: carol is told.
+        assert_eq!(i == 2, out.contains("leaves out erin, who is in your version of the old one"), "{}: {out}", names[i]);
     }
     let list = ok(&h[2], &["conversation", "list"]);
     assert!(list.contains("[replaced by "), "{list}");

@@ -213,3 +213,57 @@ fn a_members_settings_change_is_shown_to_everyone() {
     assert!(got.iter().any(|m| m["kind"] == "history" && m["text"] == "found by its new name"), "{got:?}");
     assert!(events(&got).iter().all(|e| !e.contains("renamed")), "the adder's settings arrive quietly: {got:?}");
 }
+
+#[test]
+fn a_welcome_never_replaces_a_conversation_this_device_is_in() {
+    use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
+    use hush_core::mls::{self, Conversation, Device, HushProvider};
+    use hush_proto::{InboxItem, InboxKind};
+    let (_dir, server, proxy, h) = setup(&["alice", "bob"]);
+    let (alice, bob) = (&h[0], &h[1]);
+    ok(alice, &["conversation", "create", "club", "--with", "bob"]);
+    read(bob);
+    let gid = operator_query(&server.data, "SELECT group_id FROM mls_groups")[0][0].clone();
+    let gid: Vec<u8> = (0..gid.len()).step_by(2).map(|i| u8::from_str_radix(&gid[i..i + 2], 16).unwrap()).collect();
+    // The server makes a group of its own with club's id and invites alice with one of
+    // her KeyPackages it holds.
+    let bob_id = device_id(bob);
+    let alice_id = device_id(alice);
+    let kp_hex = operator_query(&server.data, &format!("SELECT data FROM key_packages WHERE device_id = '{alice_id}' AND last_resort = 0 LIMIT 1"))[0][0].clone();
+    let kp_bytes: Vec<u8> = (0..kp_hex.len()).step_by(2).map(|i| u8::from_str_radix(&kp_hex[i..i + 2], 16).unwrap()).collect();
+    let kp = mls::check_key_package(&kp_bytes).unwrap().key_package;
+    let mallory_id = SecretKey::generate();
+    let mallory_dev = SecretKey::generate();
+    let cert = DeviceCertificate::issue(&mallory_id, "mallory", &new_device_id(), mallory_dev.public());
+    let provider = HushProvider::new().unwrap();
+    let device = Device { key: &mallory_dev, certificate: &cert };
+    let mut forged = Conversation::create_with_id(&provider, &device, &gid).unwrap();
+    let welcome = forged.change_members(&provider, &device, vec![kp], &[]).unwrap().welcome.unwrap();
+    let inject = Arc::new(Mutex::new(Some(InboxItem {
+        id: 9_000_000,
+        kind: InboxKind::Welcome,
+        group_id: None,
+        sender_device: Some(bob_id.clone()),
+        payload: B64(welcome),
+        received_at: 0,
+    })));
+    proxy.set(Some(Arc::new(move |m, p, body| {
+        if m != "GET" || !p.starts_with("/v1/inbox") {
+            return body;
+        }
+        let inject = inject.clone();
+        edit_inbox(body, move |items| {
+            if let Some(it) = inject.lock().unwrap().take() {
+                items.insert(0, it);
+            }
+        })
+    })));
+    let w = warnings(&read(alice));
+    assert!(w.iter().any(|w| w.contains("a conversation you are still in") && w.contains("refused")), "{w:?}");
+    proxy.set(None);
+    // club is still the real conversation with bob.
+    let members = ok(alice, &["conversation", "members", "club", "--json"]);
+    assert!(members.contains(&bob_id) && !members.contains("mallory"), "{members}");
+    ok(alice, &["send", "club", "still the real club"]);
+    assert_eq!(texts(&read(bob)), vec!["still the real club"]);
+}
