@@ -56,6 +56,8 @@ type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<
 const KEY_PACKAGE_BATCH: usize = 20;
 /// How often a change that lost the race for an epoch is retried.
 const COMMIT_RETRIES: usize = 8;
+/// How often a commit whose answer did not arrive is posted again.
+const COMMIT_REPOSTS: usize = 3;
 
 /// Everything that can go wrong, each as one sentence a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -989,7 +991,17 @@ impl Client {
                 removed_devices: out.removed_devices,
             };
             let path = format!("/v1/groups/{id_hex}/commit");
-            match self.api.call::<_, proto::Accepted>(Some(&self.signer()), Method::POST, &path, Some(&req)).await {
+            // The answer may be lost after the server took the commit: the same commit is
+            // posted again (the server recognises it), rather than dropped while the group
+            // moved on with it, which would leave this device an epoch behind for good.
+            let mut answer = self.api.call::<_, proto::Accepted>(Some(&self.signer()), Method::POST, &path, Some(&req)).await;
+            for _ in 0..COMMIT_REPOSTS {
+                if !matches!(answer, Err(ApiError::Unreachable { .. } | ApiError::BadAnswer(_))) {
+                    break;
+                }
+                answer = self.api.call::<_, proto::Accepted>(Some(&self.signer()), Method::POST, &path, Some(&req)).await;
+            }
+            match answer {
                 Ok(_) => {
                     conv.confirm_commit(&self.provider)?;
                     self.note_space_key(id_hex, &conv)?;

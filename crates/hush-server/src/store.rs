@@ -237,6 +237,10 @@ CREATE TABLE space_state_history (
     PRIMARY KEY (space, version)
 );
 INSERT INTO space_state_history (space, version, state) SELECT space, version, state FROM space_states;
+"#, r#"
+-- The SHA-256 of the commit that moved each group to its current epoch, so that a committer
+-- whose answer was lost can post the same commit again and be told it was taken.
+ALTER TABLE mls_groups ADD COLUMN last_commit TEXT;
 "#];
 
 /// Which of an account's two backups: the one sealed under the recovery phrase, or the one
@@ -1138,6 +1142,17 @@ impl Store {
             _ => return Err(StoreError::NotMember),
         };
         if c.epoch != view.epoch {
+            // The same commit posted again (its sender never got our answer): it was taken.
+            if c.epoch.checked_add(1) == Some(view.epoch) {
+                let last: Option<String> = sqlx::query("SELECT last_commit FROM mls_groups WHERE group_id = ?")
+                    .bind(c.group_id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if last.as_deref() == Some(hush_core::files::sha256_hex(c.commit).as_str()) {
+                    return Ok(Delivered { message_id: 0, epoch: view.epoch, recipients: Vec::new() });
+                }
+            }
             return Err(StoreError::StaleEpoch {
                 sent: c.epoch,
                 current: view.epoch,
@@ -1167,8 +1182,9 @@ impl Store {
             .epoch
             .checked_add(1)
             .ok_or_else(|| StoreError::Invalid("the conversation is at its last epoch".into()))?;
-        let moved = sqlx::query("UPDATE mls_groups SET epoch = ? WHERE group_id = ? AND epoch = ?")
+        let moved = sqlx::query("UPDATE mls_groups SET epoch = ?, last_commit = ? WHERE group_id = ? AND epoch = ?")
             .bind(epoch_to_db(new_epoch)?)
+            .bind(hush_core::files::sha256_hex(c.commit))
             .bind(c.group_id)
             .bind(epoch_to_db(view.epoch)?)
             .execute(&mut *tx)

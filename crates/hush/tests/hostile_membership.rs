@@ -267,3 +267,25 @@ fn a_welcome_never_replaces_a_conversation_this_device_is_in() {
     ok(alice, &["send", "club", "still the real club"]);
     assert_eq!(texts(&read(bob)), vec!["still the real club"]);
 }
+
+#[test]
+fn a_commit_whose_answer_is_lost_still_lands_and_nobody_is_left_behind() {
+    let (_dir, _server, proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
+    ok(alice, &["conversation", "create", "club", "--with", "bob"]);
+    read(bob);
+    // The server takes alice's next commit, but its answer is lost on the way back.
+    let lose = Arc::new(Mutex::new(true));
+    proxy.set(Some(Arc::new(move |m, p, body| {
+        if m == "POST" && p.ends_with("/commit") && std::mem::replace(&mut *lose.lock().unwrap(), false) {
+            return b"<html>504 Gateway Time-out</html>".to_vec();
+        }
+        body
+    })));
+    ok(alice, &["conversation", "add", "club", "carol"]);
+    proxy.set(None);
+    ok(alice, &["send", "club", "all three of us"]);
+    assert_eq!(texts(&read(bob)), vec!["all three of us"]);
+    assert_eq!(texts(&read(carol)), vec!["all three of us"]);
+    assert!(warnings(&read(alice)).is_empty());
+}
