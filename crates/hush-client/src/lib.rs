@@ -842,6 +842,12 @@ impl Client {
         self.send_payload(&id, &payload).await
     }
 
+    /// Whether `device` is the one that added this device to the conversation (the only
+    /// one whose settings, earlier space keys and earlier messages are taken on joining).
+    fn added_us(&self, gid_hex: &str, device: &str) -> bool {
+        self.state.conversations.get(gid_hex).and_then(|m| m.added_by.as_deref()) == Some(device)
+    }
+
     /// Applies a member's settings message. The first one from the device that added this
     /// one sets everything quietly; after that each change is shown to the reader, and a
     /// conversation never turns from one-to-one into a group or back.
@@ -850,7 +856,7 @@ impl Client {
             return;
         };
         let who = &sender.username;
-        if !m.settled && m.added_by.as_deref() == Some(sender.device_id.as_str()) {
+        if !m.settled && self.added_us(gid_hex, &sender.device_id) {
             if let Some(m) = self.state.conversations.get_mut(gid_hex) {
                 m.name = name;
                 m.direct = direct;
@@ -1550,13 +1556,7 @@ impl Client {
                     Payload::SpaceKeys { keys, .. } => {
                         // Only from the device that added us, only keys of epochs before
                         // ours that we lack; never overwrite a key this device derived.
-                        let from_adder = self
-                            .state
-                            .conversations
-                            .get(gid_hex)
-                            .and_then(|m| m.added_by.as_deref())
-                            .is_some_and(|d| d == sender.device_id);
-                        if !from_adder {
+                        if !self.added_us(gid_hex, &sender.device_id) {
                             return Ok(());
                         }
                         let epoch = conv.epoch();
@@ -1574,12 +1574,7 @@ impl Client {
                         // other member could invent a past.
                         let fresh = self.state.history.get(gid_hex).is_none_or(|l| l.is_empty());
                         let on = self.state.conversations.get(gid_hex).is_some_and(|m| m.history);
-                        let from_adder = self
-                            .state
-                            .conversations
-                            .get(gid_hex)
-                            .and_then(|m| m.added_by.as_deref())
-                            .is_some_and(|d| d == sender.device_id);
+                        let from_adder = self.added_us(gid_hex, &sender.device_id);
                         if fresh && on && !from_adder {
                             self.warn(
                                 gid_hex,

@@ -11,28 +11,9 @@ use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
 use hush_core::mls::{self, Conversation, Device, HushProvider};
 use hush_proto::{B64, InboxItem, InboxKind};
 
-fn is_inbox(method: &str, path: &str) -> bool {
-    method == "GET" && path.starts_with("/v1/inbox")
-}
-
-fn setup(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<std::path::PathBuf>) {
-    let dir = tempdir();
-    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
-    let proxy = Proxy::start(&server.url);
-    let homes = users
-        .iter()
-        .map(|u| {
-            let h = dir.path().join(u);
-            register(&h, u, &proxy.url);
-            h
-        })
-        .collect();
-    (dir, server, proxy, homes)
-}
-
 #[test]
 fn a_replayed_application_message_is_shown_once() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "bob", "first", "--new"]);
     // The proxy delivers every message twice, and keeps a copy.
     let captured: Arc<Mutex<Vec<InboxItem>>> = Arc::default();
@@ -82,7 +63,7 @@ fn a_replayed_application_message_is_shown_once() {
 
 #[test]
 fn a_message_changed_in_transit_is_refused_and_the_next_one_still_arrives() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "bob", "setting up", "--new"]);
     read(&h[1]);
     ok(&h[0], &["send", "bob", "attack at dawn"]);
@@ -110,7 +91,7 @@ fn a_message_changed_in_transit_is_refused_and_the_next_one_still_arrives() {
 
 #[test]
 fn a_commit_no_member_signed_is_refused_and_the_user_warned() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["conversation", "create", "club", "--with", "bob"]);
     ok(&h[0], &["send", "club", "welcome to the club"]);
     // Learn the group id and epoch from what bob receives.
@@ -183,7 +164,7 @@ fn a_commit_no_member_signed_is_refused_and_the_user_warned() {
 
 #[test]
 fn a_key_package_that_does_not_chain_to_the_users_identity_key_is_refused() {
-    let (dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     // The server hands out a KeyPackage for "bob" certified by an identity key it holds.
     let mallory_id = SecretKey::generate();
     let dev = SecretKey::generate();
@@ -214,7 +195,7 @@ fn a_key_package_that_does_not_chain_to_the_users_identity_key_is_refused() {
 
 #[test]
 fn two_commits_for_one_epoch_one_wins_and_the_other_lands_after_catching_up() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob", "carol", "dave"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob", "carol", "dave"]);
     ok(&h[0], &["conversation", "create", "race", "--with", "bob"]);
     read(&h[1]);
     // alice adds carol; bob, not yet aware of it (the proxy hides his inbox once), adds

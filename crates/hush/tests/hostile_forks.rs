@@ -10,21 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 
-fn setup(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<std::path::PathBuf>) {
-    let dir = tempdir();
-    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
-    let proxy = Proxy::start(&server.url);
-    let homes = users
-        .iter()
-        .map(|u| {
-            let h = dir.path().join(u);
-            register(&h, u, &proxy.url);
-            h
-        })
-        .collect();
-    (dir, server, proxy, homes)
-}
-
 const RAW: [&str; 6] = ["Message epoch differs", "AEAD", "generation", "The requested secret", "keeps changing", "Internal"];
 
 #[track_caller]
@@ -36,7 +21,7 @@ fn no_raw_text(text: &str) {
 
 #[test]
 fn a_copied_home_behind_the_group_is_told_so() {
-    let (dir, _server, _proxy, h) = setup(&["alice", "bob", "carol", "dave"]);
+    let (dir, _server, _proxy, h) = behind_proxy(&["alice", "bob", "carol", "dave"]);
     ok(&h[0], &["conversation", "create", "club", "--with", "bob,carol"]);
     read(&h[1]);
     read(&h[2]);
@@ -56,7 +41,7 @@ fn a_copied_home_behind_the_group_is_told_so() {
 
 #[test]
 fn a_member_whose_removal_was_withheld_is_told_so() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     ok(&h[0], &["conversation", "create", "club", "--with", "bob,carol"]);
     read(&h[1]);
     read(&h[2]);

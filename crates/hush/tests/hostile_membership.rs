@@ -5,57 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity, reason = "a failed expectation is the test failing")]
 
 mod common;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use hush_proto::{B64, ClaimResponse, ClaimedKeyPackage, DeviceUpload};
 
-/// Links a new device of `user` at `new_home`, approved from `approver`.
-fn link(new_home: &Path, user: &str, url: &str, approver: &Path) {
-    let mut child = std::process::Command::new(hush_bin())
-        .arg("--home")
-        .arg(new_home)
-        .args(["device", "link", user, "--server", url])
-        .env("HUSH_PASSPHRASE", PASS)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let code = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.trim().strip_prefix("hush device approve ").map(str::to_owned))
-        .expect("a link code");
-    let drain = std::thread::spawn(move || lines.count());
-    ok(approver, &["device", "approve", &code]);
-    assert!(child.wait().unwrap().success(), "the new device is linked");
-    drain.join().unwrap();
-}
-
 fn events(msgs: &[serde_json::Value]) -> Vec<String> {
     msgs.iter().filter(|m| m["kind"] == "event").map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
-fn setup(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<std::path::PathBuf>) {
-    let dir = tempdir();
-    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
-    let proxy = Proxy::start(&server.url);
-    let homes = users
-        .iter()
-        .map(|u| {
-            let h = dir.path().join(u);
-            register(&h, u, &proxy.url);
-            h
-        })
-        .collect();
-    (dir, server, proxy, homes)
-}
-
 #[test]
 fn a_revoked_devices_key_package_handed_out_again_never_joins() {
-    let (dir, _server, proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (dir, _server, proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     // The server keeps what bob's second device uploaded when it was linked.
     let uploaded: Arc<Mutex<Option<DeviceUpload>>> = Arc::default();
@@ -68,7 +29,7 @@ fn a_revoked_devices_key_package_handed_out_again_never_joins() {
         }
     })));
     let bob2 = dir.path().join("bob2");
-    link(&bob2, "bob", &proxy.url, bob);
+    link_device(&bob2, "bob", &proxy.url, bob);
     proxy.tap(None);
     let bob2_id = device_id(&bob2);
     ok(bob, &["device", "revoke", &bob2_id]);
@@ -106,13 +67,13 @@ fn a_revoked_devices_key_package_handed_out_again_never_joins() {
 
 #[test]
 fn a_new_device_of_a_member_is_announced_to_everyone() {
-    let (dir, _server, proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (dir, _server, proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     ok(alice, &["conversation", "create", "club", "--with", "bob,carol"]);
     read(bob);
     read(carol);
     let bob2 = dir.path().join("bob2");
-    link(&bob2, "bob", &proxy.url, bob);
+    link_device(&bob2, "bob", &proxy.url, bob);
     let short = device_id(&bob2)[..8].to_owned();
     // bob's first device brings the new one into the conversations he is in.
     read(bob);
@@ -129,7 +90,7 @@ fn a_new_device_of_a_member_is_announced_to_everyone() {
 
 #[test]
 fn a_routing_list_that_differs_from_the_group_is_reported() {
-    let (_dir, server, _proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (_dir, server, _proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     ok(alice, &["send", "--new", "bob", "hi"]);
     read(bob);
@@ -157,7 +118,7 @@ fn a_routing_list_that_differs_from_the_group_is_reported() {
 
 #[test]
 fn a_removed_member_or_one_who_left_can_be_added_back() {
-    let (_dir, _server, _proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (_dir, _server, _proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     ok(alice, &["conversation", "create", "club", "--with", "bob,carol"]);
     read(bob);
@@ -188,7 +149,7 @@ fn a_removed_member_or_one_who_left_can_be_added_back() {
 
 #[test]
 fn a_members_settings_change_is_shown_to_everyone() {
-    let (dir, server, _proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (dir, server, _proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     ok(alice, &["conversation", "create", "club", "--with", "bob,carol"]);
     read(alice);
@@ -219,18 +180,18 @@ fn a_welcome_never_replaces_a_conversation_this_device_is_in() {
     use hush_core::identity::{DeviceCertificate, SecretKey, new_device_id};
     use hush_core::mls::{self, Conversation, Device, HushProvider};
     use hush_proto::{InboxItem, InboxKind};
-    let (_dir, server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, server, proxy, h) = behind_proxy(&["alice", "bob"]);
     let (alice, bob) = (&h[0], &h[1]);
     ok(alice, &["conversation", "create", "club", "--with", "bob"]);
     read(bob);
     let gid = operator_query(&server.data, "SELECT group_id FROM mls_groups")[0][0].clone();
-    let gid: Vec<u8> = (0..gid.len()).step_by(2).map(|i| u8::from_str_radix(&gid[i..i + 2], 16).unwrap()).collect();
+    let gid = unhex(&gid);
     // The server makes a group of its own with club's id and invites alice with one of
     // her KeyPackages it holds.
     let bob_id = device_id(bob);
     let alice_id = device_id(alice);
     let kp_hex = operator_query(&server.data, &format!("SELECT data FROM key_packages WHERE device_id = '{alice_id}' AND last_resort = 0 LIMIT 1"))[0][0].clone();
-    let kp_bytes: Vec<u8> = (0..kp_hex.len()).step_by(2).map(|i| u8::from_str_radix(&kp_hex[i..i + 2], 16).unwrap()).collect();
+    let kp_bytes = unhex(&kp_hex);
     let kp = mls::check_key_package(&kp_bytes).unwrap().key_package;
     let mallory_id = SecretKey::generate();
     let mallory_dev = SecretKey::generate();
@@ -270,7 +231,7 @@ fn a_welcome_never_replaces_a_conversation_this_device_is_in() {
 
 #[test]
 fn a_commit_whose_answer_is_lost_still_lands_and_nobody_is_left_behind() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob", "carol"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&h[0], &h[1], &h[2]);
     ok(alice, &["conversation", "create", "club", "--with", "bob"]);
     read(bob);

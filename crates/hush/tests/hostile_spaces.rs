@@ -12,10 +12,6 @@ use common::*;
 use std::path::Path;
 use std::sync::Arc;
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
 fn tohex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -10,25 +10,6 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use hush_proto::InboxKind;
 
-fn is_inbox(method: &str, path: &str) -> bool {
-    method == "GET" && path.starts_with("/v1/inbox")
-}
-
-fn setup(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<std::path::PathBuf>) {
-    let dir = tempdir();
-    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
-    let proxy = Proxy::start(&server.url);
-    let homes = users
-        .iter()
-        .map(|u| {
-            let h = dir.path().join(u);
-            register(&h, u, &proxy.url);
-            h
-        })
-        .collect();
-    (dir, server, proxy, homes)
-}
-
 /// Records the application messages clients post, in order.
 fn record_posts(proxy: &Proxy) -> Arc<Mutex<Vec<Vec<u8>>>> {
     let posted: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
@@ -55,7 +36,7 @@ fn no_raw_text(msgs: &[serde_json::Value]) {
 
 #[test]
 fn a_withheld_message_is_reported_missing_and_shown_late_when_it_comes() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "--new", "bob", "one"]);
     assert_eq!(texts(&read(&h[1])), vec!["one"]);
 
@@ -99,7 +80,7 @@ fn a_withheld_message_is_reported_missing_and_shown_late_when_it_comes() {
 
 #[test]
 fn the_last_late_message_is_printed_as_late() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "--new", "bob", "one"]);
     read(&h[1]);
     let posted = record_posts(&proxy);
@@ -122,7 +103,7 @@ fn the_last_late_message_is_printed_as_late() {
 
 #[test]
 fn messages_delivered_in_reverse_and_twice_are_shown_once_in_the_order_sent() {
-    let (_dir, _server, proxy, h) = setup(&["alice", "bob"]);
+    let (_dir, _server, proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "--new", "bob", "first"]);
     read(&h[1]);
     for t in ["a", "b", "c"] {
@@ -154,7 +135,7 @@ fn messages_delivered_in_reverse_and_twice_are_shown_once_in_the_order_sent() {
 
 #[test]
 fn a_copied_device_home_that_sends_is_reported_as_a_second_copy() {
-    let (dir, _server, _proxy, h) = setup(&["alice", "bob"]);
+    let (dir, _server, _proxy, h) = behind_proxy(&["alice", "bob"]);
     ok(&h[0], &["send", "--new", "bob", "hi"]);
     read(&h[1]);
     // Someone copies bob's home (keys included) and uses it.

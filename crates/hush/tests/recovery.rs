@@ -147,25 +147,7 @@ fn a_revoked_device_reads_nothing_sent_afterwards_and_the_passphrase_changes() {
     read(&a1);
 
     // Link a second device.
-    let mut link = std::process::Command::new(hush_bin())
-        .arg("--home").arg(&a2)
-        .args(["device", "link", "alice", "--server", &server.url])
-        .env("HUSH_PASSPHRASE", PASS)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(link.stdout.take().unwrap()));
-    let code = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.trim().strip_prefix("hush device approve ").map(str::to_owned))
-        .unwrap();
-    assert_eq!(code.len(), 11);
-    let drain = std::thread::spawn(move || lines.count());
-    ok(&a1, &["device", "approve", &code]);
-    assert!(link.wait().unwrap().success());
-    drain.join().unwrap();
+    link_device(&a2, "alice", &server.url, &a1);
     read(&a1);
     read(&b);
     read(&a2);

@@ -374,3 +374,54 @@ pub fn answer_for_user_with_forged_keys(proxy: &Proxy, user: &str) {
         body
     })));
 }
+
+/// The hostile-server set-up: a real server, a proxy in front of it, and one registered
+/// home per user, all talking through the proxy.
+pub fn behind_proxy(users: &[&str]) -> (tempfile::TempDir, Server, Proxy, Vec<PathBuf>) {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let proxy = Proxy::start(&server.url);
+    let homes = users
+        .iter()
+        .map(|u| {
+            let h = dir.path().join(u);
+            register(&h, u, &proxy.url);
+            h
+        })
+        .collect();
+    (dir, server, proxy, homes)
+}
+
+/// Whether a request is an inbox fetch.
+pub fn is_inbox(method: &str, path: &str) -> bool {
+    method == "GET" && path.starts_with("/v1/inbox")
+}
+
+/// Links a new device of `user` at `new_home`, approved from `approver`.
+pub fn link_device(new_home: &Path, user: &str, url: &str, approver: &Path) {
+    let mut child = Command::new(hush_bin())
+        .arg("--home")
+        .arg(new_home)
+        .args(["device", "link", user, "--server", url])
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn link");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let code = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.trim().strip_prefix("hush device approve ").map(str::to_owned))
+        .expect("a link code");
+    assert_eq!(code.len(), 11, "a link code looks like K7QD-482913: {code}");
+    let drain = std::thread::spawn(move || lines.count());
+    ok(approver, &["device", "approve", &code]);
+    assert!(child.wait().expect("wait").success(), "the new device is linked");
+    drain.join().expect("drain");
+}
+
+/// Lowercase hex (as `operator_query` gives blobs) to bytes.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
