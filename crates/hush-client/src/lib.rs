@@ -1311,6 +1311,8 @@ impl Client {
     /// devices of our contacts to shared conversations, and commits pending leaves.
     pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
+        // The directory first: a restore of the server is followed before anything else.
+        self.kt_refresh().await?;
         loop {
             let resp: proto::InboxResponse = self
                 .api
@@ -1336,6 +1338,7 @@ impl Client {
         // Key transparency: compare the roots members claimed, and check our own history.
         self.kt_check_claims().await?;
         self.kt_check_own_history().await?;
+        self.kt_recheck_after_restore().await?;
         self.save()?;
         self.after_sync().await?;
         if let Err(e) = self.backup_if_changed().await {

@@ -283,6 +283,7 @@ impl Client {
                 Some(proto::codes::CONFLICT) => ClientError::Usage(format!("device {device_id} is already revoked")),
                 _ => ClientError::Api(e),
             })?;
+        self.state.kt.revoked_here.insert(device_id.to_owned());
         let me = self.state.username.clone();
         self.state.kt.checked.remove(&me);
         let ids: Vec<String> = self.state.conversations.values().filter(|m| m.active).map(|m| m.id.clone()).collect();

@@ -369,6 +369,25 @@ pub struct KtInfo {
     pub vrf_public_key: B64,
     /// The latest published root.
     pub root: KtRoot,
+    /// Every time the server was restored from a backup, oldest first. After a restore the
+    /// directory continues from the backup's epoch: epochs published after the backup was
+    /// taken are gone, and a client that saw them checks that the restored directory is the
+    /// one it saw up to the backup's epoch before it follows the new epochs.
+    #[serde(default)]
+    pub restores: Vec<KtRestore>,
+}
+
+/// One restore of the server from a backup, as `GET /v1/kt/info` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KtRestore {
+    /// Counts restores from 1.
+    pub generation: u64,
+    /// The directory's newest epoch in the backup: the server went back to it.
+    pub epoch: u64,
+    /// When the backup was taken, unix ms.
+    pub backup_taken_at: i64,
+    /// When it was restored, unix ms.
+    pub restored_at: i64,
 }
 
 /// `GET /v1/kt/lookup/{username}` (device-authenticated): a lookup proof at the latest epoch.

@@ -57,6 +57,8 @@
 //! ```
 
 mod auth;
+pub mod backup;
+pub mod data_dir;
 mod error;
 mod files;
 pub mod kt;

@@ -751,9 +751,23 @@ async fn publish_now(state: &AppState) {
 /// `GET /v1/kt/info` (unauthenticated): the VRF public key and the latest root.
 pub async fn kt_info(State(state): State<AppState>) -> Result<Json<KtInfo>, ApiError> {
     let root = state.kt.latest_root().await?;
+    let restores = state
+        .store
+        .restores()
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|r| hush_proto::KtRestore {
+            generation: r.generation,
+            epoch: r.epoch,
+            backup_taken_at: r.backup_taken_at,
+            restored_at: r.restored_at,
+        })
+        .collect();
     Ok(Json(KtInfo {
         vrf_public_key: B64(state.kt.vrf_public_key().to_vec()),
         root: root.into(),
+        restores,
     }))
 }
 

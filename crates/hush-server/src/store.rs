@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{Row as _, Sqlite, Transaction};
 
 mod files;
+mod restores;
 
 pub(crate) use files::is_lower_hex;
 pub use files::{NewUpload, SpaceChange, SpaceName, UploadRow};
@@ -241,6 +242,18 @@ INSERT INTO space_state_history (space, version, state) SELECT space, version, s
 -- The SHA-256 of the commit that moved each group to its current epoch, so that a committer
 -- whose answer was lost can post the same commit again and be told it was taken.
 ALTER TABLE mls_groups ADD COLUMN last_commit TEXT;
+"#, r#"
+-- Every restore of this server from a backup (see backup.rs), listed to clients by
+-- GET /v1/kt/info so that they follow the directory back to the backup's epoch.
+CREATE TABLE restores (
+    generation      INTEGER PRIMARY KEY AUTOINCREMENT,
+    epoch           INTEGER NOT NULL,
+    backup_taken_at INTEGER NOT NULL,
+    restored_at     INTEGER NOT NULL
+);
+-- 1 for a conversation whose epoch the server lost in a restore: the next commit is taken
+-- at whatever epoch its members reached, and sets it back to 0.
+ALTER TABLE mls_groups ADD COLUMN resync INTEGER NOT NULL DEFAULT 0;
 "#];
 
 /// Which of an account's two backups: the one sealed under the recovery phrase, or the one
@@ -1141,7 +1154,10 @@ impl Store {
             Some(v) if v.devices.iter().any(|d| d == c.sender) => v,
             _ => return Err(StoreError::NotMember),
         };
-        if c.epoch != view.epoch {
+        // After a restore the server's epoch may be behind the one the members reached
+        // (commits taken after the backup are gone): the first commit from a member decides.
+        let base_epoch = if c.epoch > view.epoch && Self::resyncing(&mut *tx, c.group_id).await? { c.epoch } else { view.epoch };
+        if c.epoch != base_epoch {
             // The same commit posted again (its sender never got our answer): it was taken.
             if c.epoch.checked_add(1) == Some(view.epoch) {
                 let last: Option<String> = sqlx::query("SELECT last_commit FROM mls_groups WHERE group_id = ?")
@@ -1178,11 +1194,10 @@ impl Store {
 
         // The conditional update is the ordering point: with the write lock held it can't
         // fail, but it makes "exactly one commit per epoch" hold by itself.
-        let new_epoch = view
-            .epoch
+        let new_epoch = base_epoch
             .checked_add(1)
             .ok_or_else(|| StoreError::Invalid("the conversation is at its last epoch".into()))?;
-        let moved = sqlx::query("UPDATE mls_groups SET epoch = ?, last_commit = ? WHERE group_id = ? AND epoch = ?")
+        let moved = sqlx::query("UPDATE mls_groups SET epoch = ?, last_commit = ?, resync = 0 WHERE group_id = ? AND epoch = ?")
             .bind(epoch_to_db(new_epoch)?)
             .bind(hush_core::files::sha256_hex(c.commit))
             .bind(c.group_id)
@@ -1261,7 +1276,14 @@ impl Store {
             Some(v) if v.devices.iter().any(|d| d == sender) => v,
             _ => return Err(StoreError::NotMember),
         };
-        if epoch != view.epoch {
+        if epoch > view.epoch && Self::resyncing(&mut *tx, group_id).await? {
+            // Restored from a backup: the members are further on than the server's copy.
+            sqlx::query("UPDATE mls_groups SET epoch = ? WHERE group_id = ?")
+                .bind(epoch_to_db(epoch)?)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await?;
+        } else if epoch != view.epoch {
             return Err(StoreError::StaleEpoch {
                 sent: epoch,
                 current: view.epoch,

@@ -4,6 +4,7 @@
 //! home, calls one library function, and prints the result. Errors are one sentence on
 //! standard error and a non-zero exit code.
 
+mod backup_cmd;
 mod bench;
 mod demo;
 mod out;
@@ -235,7 +236,11 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct ServerArgs {
+    /// Instead of serving: an operator's task on the data directory.
+    #[command(subcommand)]
+    action: Option<ServerAction>,
     /// Address to listen on. The server speaks plain HTTP: it listens on loopback unless
     /// --behind-tls-proxy says a TLS-terminating proxy is in front of it.
     #[arg(long, env = "HUSH_LISTEN", default_value = "127.0.0.1:7777")]
@@ -262,6 +267,30 @@ struct ServerArgs {
     /// Storage per user (files stored plus uploads in progress), in bytes.
     #[arg(long, env = "HUSH_QUOTA_BYTES", default_value_t = 64 << 30)]
     quota_bytes: u64,
+}
+
+/// An operator's task on a server's data directory.
+#[derive(Subcommand)]
+enum ServerAction {
+    /// Copy the data directory to DEST, consistently, while the server runs: the
+    /// database, the key directory's VRF key and every stored file.
+    Backup {
+        /// A new directory for the backup.
+        dest: PathBuf,
+        /// The server's data directory.
+        #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
+        data: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (the server stopped). Clients that
+    /// saw later key-directory epochs are told, check the restored directory against what
+    /// they saw, and go on.
+    Restore {
+        /// The backup directory (made by `hush server backup`).
+        backup: PathBuf,
+        /// The data directory to restore into: empty or new.
+        #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
+        data: PathBuf,
+    },
 }
 
 /// How a file transfer behaves.
@@ -849,6 +878,11 @@ fn rand_index(n: usize) -> usize {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    match args.action {
+        Some(ServerAction::Backup { dest, data }) => return backup_cmd::backup(&data, &dest).await,
+        Some(ServerAction::Restore { backup, data }) => return backup_cmd::restore(&backup, &data).await,
+        None => {}
+    }
     if !args.listen.ip().is_loopback() && !args.behind_tls_proxy {
         anyhow::bail!(
             "hush server speaks plain HTTP, so it listens only on loopback; put a TLS proxy in front and pass --behind-tls-proxy to listen on {}",
@@ -944,20 +978,9 @@ pub(crate) fn print_message(m: &Received, json: bool) {
     print!("{}", format_message(m, json));
 }
 
-/// `YYYY-MM-DD HH:MM UTC` (civil date from days since 1970, Howard Hinnant's algorithm).
-fn format_date(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem / 60) % 60)
+/// `YYYY-MM-DD HH:MM UTC`.
+pub(crate) fn format_date(ms: i64) -> String {
+    hush_core::display::date_utc(ms)
 }
 
 fn format_time(ms: i64) -> String {
