@@ -246,6 +246,17 @@ impl Client {
         Ok(())
     }
 
+    /// Once this device followed a restore of the server that happened while it existed:
+    /// the words to add where a conversation lost a change, naming the way back.
+    pub(crate) fn restore_hint(&self, conversation: &str) -> String {
+        if self.state.kt.restores_followed.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; or the server's restore from a backup lost that change: run `hush conversation heal {conversation}` to bring everyone back into one conversation"
+        )
+    }
+
     /// After following a restore: every contact's identity key and devices are looked up
     /// again; a key that is not the pinned one is refused and reported as usual, devices
     /// that differ from the ones proven before are listed, and a contact the restored

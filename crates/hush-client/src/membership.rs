@@ -138,8 +138,9 @@ impl Client {
             reports.push((
                 format!("{id_hex}:missing:{d}"),
                 format!(
-                    "the server does not deliver this conversation's messages to {user}'s device {}, which is a member: the server is withholding messages from it",
-                    short_device(d)
+                    "the server does not deliver this conversation's messages to {user}'s device {}, which is a member: the server is withholding messages from it{}",
+                    short_device(d),
+                    self.restore_hint(&self.shown_name(id_hex))
                 ),
             ));
         }

@@ -273,7 +273,7 @@ impl Refusal {
 
 impl Client {
     /// The conversation's name as shown.
-    fn shown_name(&self, id_hex: &str) -> String {
+    pub(crate) fn shown_name(&self, id_hex: &str) -> String {
         self.state
             .conversations
             .get(id_hex)
@@ -426,8 +426,9 @@ impl Client {
         let what = if info.kind == WireKind::Commit { "a change to" } else { "a message in" };
         if info.epoch > mine {
             return Some(format!(
-                "{what} {name} was made in a version of the conversation this device never received (epoch {}, this device is at {mine}): the server withheld changes from this device, or the conversation split",
-                info.epoch
+                "{what} {name} was made in a version of the conversation this device never received (epoch {}, this device is at {mine}): the server withheld changes from this device, or the conversation split{}",
+                info.epoch,
+                self.restore_hint(&name)
             ));
         }
         if info.epoch + PAST_EPOCHS < mine {
@@ -451,7 +452,8 @@ impl Client {
             Refusal::Stale => {
                 let epoch = self.group_epoch(id_hex).map(|(e, _)| e).unwrap_or_default();
                 ClientError::Usage(format!(
-                    "this device is behind {name} (at epoch {epoch}) and the changes that would bring it up to date were delivered elsewhere: this home may be a copy of another device's home, or the server is withholding them"
+                    "this device is behind {name} (at epoch {epoch}) and the changes that would bring it up to date were delivered elsewhere: this home may be a copy of another device's home, or the server is withholding them{}",
+                    self.restore_hint(&name)
                 ))
             }
         }

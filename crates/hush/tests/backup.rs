@@ -189,3 +189,47 @@ fn a_restore_that_brings_back_a_revoked_device_is_an_alert() {
     let stolen_reads = hush(&b2, &["read", "--json"]);
     assert!(!String::from_utf8_lossy(&stolen_reads.stdout).contains("after the second revocation"));
 }
+
+#[test]
+fn a_member_who_missed_a_change_lost_in_the_restore_is_told_to_heal_and_healing_works() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, "127.0.0.1:0");
+    let addr = server.addr.clone();
+    let (a, b, c, d) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"), dir.path().join("d"));
+    for (h, u) in [(&a, "alice"), (&b, "bob"), (&c, "carol"), (&d, "dave")] {
+        register(h, u, &server.url);
+    }
+    ok(&a, &["conversation", "create", "trio", "--with", "bob,carol"]);
+    ok(&a, &["send", "trio", "one"]);
+    read(&b);
+    read(&c);
+    let backup = dir.path().join("backup");
+    let out = server_cmd(&["backup", backup.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(out.status.success());
+    // After the backup alice adds dave (a new epoch); bob follows, carol is away.
+    ok(&a, &["conversation", "add", "trio", "dave"]);
+    read(&b);
+    server.kill9();
+    drop(server);
+    std::fs::remove_dir_all(&data).unwrap();
+    let out = server_cmd(&["restore", backup.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(out.status.success());
+    let _server = Server::start(&data, &addr);
+
+    // Alice and bob go on at the epoch they reached; carol can't follow and is told how.
+    ok(&a, &["send", "trio", "after the restore"]);
+    assert_eq!(texts(&read(&b)), vec!["after the restore"]);
+    let carol = warnings(&read(&c)).join("\n");
+    assert!(carol.contains("restore from a backup lost that change") && carol.contains("hush conversation heal trio"), "{carol}");
+    let e = fails(&c, &["send", "trio", "can anyone hear me?"]);
+    assert!(e.contains("hush conversation heal trio"), "{e}");
+
+    // Healing brings everyone back into one conversation.
+    ok(&a, &["conversation", "heal", "trio"]);
+    read(&c);
+    ok(&c, &["send", "trio", "carol is back"]);
+    for h in [&a, &b, &d] {
+        assert!(texts(&read(h)).contains(&"carol is back".to_owned()));
+    }
+}
