@@ -1156,7 +1156,7 @@ impl Store {
         };
         // After a restore the server's epoch may be behind the one the members reached
         // (commits taken after the backup are gone): the first commit from a member decides.
-        let base_epoch = if c.epoch > view.epoch && Self::resyncing(&mut *tx, c.group_id).await? { c.epoch } else { view.epoch };
+        let base_epoch = if c.epoch > view.epoch && Self::resyncing(&mut tx, c.group_id).await? { c.epoch } else { view.epoch };
         if c.epoch != base_epoch {
             // The same commit posted again (its sender never got our answer): it was taken.
             if c.epoch.checked_add(1) == Some(view.epoch) {
@@ -1276,7 +1276,7 @@ impl Store {
             Some(v) if v.devices.iter().any(|d| d == sender) => v,
             _ => return Err(StoreError::NotMember),
         };
-        if epoch > view.epoch && Self::resyncing(&mut *tx, group_id).await? {
+        if epoch > view.epoch && Self::resyncing(&mut tx, group_id).await? {
             // Restored from a backup: the members are further on than the server's copy.
             sqlx::query("UPDATE mls_groups SET epoch = ? WHERE group_id = ?")
                 .bind(epoch_to_db(epoch)?)
