@@ -13,7 +13,7 @@
 //! against the roots they hold up to the backup's epoch and then follow it, instead of
 //! refusing it as rolled back forever. The restore also forgets one-time KeyPackages (some
 //! may have been used after the backup; the devices deleted their keys) and marks every
-//! conversation as out of step (see [`crate::store`]'s commit rule).
+//! conversation as out of step (the store's commit rule takes their next commit at the epoch they reached).
 
 use std::path::{Path, PathBuf};
 

@@ -571,7 +571,7 @@ mod tests {
     }
 }
 
-/// Figures from [`bench`].
+/// Figures from [`bench()`].
 #[derive(Debug, Clone)]
 pub struct KtBenchReport {
     /// Users published in one epoch.

@@ -19,7 +19,7 @@
 //! routed to, added to groups or counted in its user's directory value, and its id and key
 //! can't be registered again. An account may keep one sealed backup (`PUT /v1/backup`),
 //! fetched with the recovery auth key (`GET /v1/recovery/{username}`, at most
-//! [`routes::MAX_RECOVERY_FAILURES`] failures per account per hour), and a second one for
+//! `routes::MAX_RECOVERY_FAILURES` failures per account per hour), and a second one for
 //! guardian recovery (`PUT /v1/backup/guardians`, `GET /v1/recovery/{username}/guardians`,
 //! its own key and failure count). For the latter the server relays, like device links:
 //! a recovering device posts a guardian request (an HPKE key, `/v1/guardian-requests`),
@@ -31,7 +31,7 @@
 //! 4-character selector, one device of the account answers it once (a wrong code burns the
 //! request), the new device posts its key with a MAC, and the answering device posts the
 //! sealed account bundle. Each step is accepted once and in that order; an account has at
-//! most [`routes::MAX_PENDING_LINKS`] unfinished requests, each living 10 minutes, so an
+//! most `routes::MAX_PENDING_LINKS` unfinished requests, each living 10 minutes, so an
 //! attacker gets few guesses at the code.
 //!
 //! Files (`/v1/uploads`, `/v1/blobs`, `/v1/spaces`, `/v1/quota`, see `files.rs`) are opaque
