@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{ServerStats, UserOverview};
+pub use crate::store::{ServerStats, UserOverview};
 
 /// Name of the admin socket inside the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
