@@ -424,6 +424,22 @@ impl Client {
         Ok(())
     }
 
+    /// Whether the key directory proves that the server's operator deleted `user`'s
+    /// account (its current value is the tombstone [`kt::DELETED_VALUE`]). Any failure to
+    /// prove it answers `false`: a server can't make a user look deleted without publishing
+    /// the tombstone in the directory for everyone to see.
+    pub(crate) async fn kt_user_deleted(&mut self, user: &str) -> bool {
+        let Ok(lookup) = self.kt_get::<proto::KtLookup>(&format!("/v1/kt/lookup/{user}")).await else {
+            return false;
+        };
+        let Ok(root) = root_of(&lookup.root) else { return false };
+        if self.kt_advance(root).await.is_err() {
+            return false;
+        }
+        let vrf = self.state.kt.vrf_public_key.clone().unwrap_or_default();
+        kt::verify_lookup(&vrf, &root, user, &lookup.proof.0).is_ok_and(|p| p.value == kt::DELETED_VALUE)
+    }
+
     /// Acknowledges our own current directory value (after registering or linking).
     pub(crate) fn kt_acknowledge(&mut self, value: &[u8]) {
         self.state.kt.acknowledged.insert(hex::encode(value));

@@ -204,6 +204,18 @@ impl Client {
 
     /// Creates an account: identity key, first device, KeyPackages, registration.
     pub async fn register(home_dir: &Path, server: &str, username: &str, passphrase: &[u8]) -> Result<Client, ClientError> {
+        Self::register_invited(home_dir, server, username, passphrase, None).await
+    }
+
+    /// Like [`Client::register`], with an invitation token from the server's operator (a
+    /// server that registers by invitation only needs one).
+    pub async fn register_invited(
+        home_dir: &Path,
+        server: &str,
+        username: &str,
+        passphrase: &[u8],
+        invite: Option<&str>,
+    ) -> Result<Client, ClientError> {
         let home = new_home(home_dir, username, passphrase)?;
         let api = Api::new(server)?;
         let identity = SecretKey::generate();
@@ -215,6 +227,7 @@ impl Client {
             username: username.to_owned(),
             identity_key: B64(identity.public().0.to_vec()),
             device: device_upload(&provider, &device_key, &certificate)?,
+            invite: invite.map(str::to_owned),
         };
         let signer = Signer { device_id: &device_id, key: &device_key };
         let _: proto::RegisteredDevice = api
@@ -455,14 +468,21 @@ impl Client {
     /// certificate. Returns the verified device ids.
     async fn lookup_user(&mut self, user: &str) -> Result<Vec<String>, ClientError> {
         hush_core::username::validate(user).map_err(|e| ClientError::Usage(format!("{user}: {e}")))?;
-        let rec: proto::UserRecord = self
+        let found = self
             .api
-            .call::<(), _>(Some(&self.signer()), Method::GET, &format!("/v1/users/{user}"), None)
-            .await
-            .map_err(|e| match e.code() {
-                Some(proto::codes::NOT_FOUND) => ClientError::Usage(format!("there is no user named {user} on this server")),
-                _ => ClientError::Api(e),
-            })?;
+            .call::<(), proto::UserRecord>(Some(&self.signer()), Method::GET, &format!("/v1/users/{user}"), None)
+            .await;
+        let rec = match found {
+            Ok(rec) => rec,
+            Err(e) if e.code() == Some(proto::codes::NOT_FOUND) => {
+                // The key directory, not the server's word, says whether it was deleted.
+                if self.kt_user_deleted(user).await {
+                    return Err(ClientError::Usage(format!("{user}'s account was deleted on the server")));
+                }
+                return Err(ClientError::Usage(format!("there is no user named {user} on this server")));
+            }
+            Err(e) => return Err(ClientError::Api(e)),
+        };
         let ik = PublicKey::from_slice(&rec.identity_key.0)
             .map_err(|_| ClientError::BadDevice { user: user.into(), reason: "the directory's identity key is malformed".into() })?;
         let mut devices = Vec::new();

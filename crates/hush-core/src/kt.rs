@@ -101,6 +101,11 @@ pub fn devices_hash(devices: &[(String, PublicKey)]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// What the directory holds for a user whose account the server's operator deleted (a
+/// tombstone: no identity key, no devices). It can't be mistaken for a [`directory_value`],
+/// whose length and prefix differ.
+pub const DELETED_VALUE: &[u8] = b"hush-kt-deleted-v1";
+
 /// What the directory holds for a user: `"hush-kt-v1" ‖ identity key ‖ devices_hash`.
 pub fn directory_value(identity_key: &PublicKey, devices: &[(String, PublicKey)]) -> Vec<u8> {
     let mut v = Vec::with_capacity(VALUE_LEN);

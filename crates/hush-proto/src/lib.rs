@@ -80,6 +80,10 @@ pub struct RegisterRequest {
     pub identity_key: B64,
     /// The first device.
     pub device: DeviceUpload,
+    /// An invitation token from the server's operator (`hush server invite`), needed when
+    /// the server registers new accounts by invitation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 /// Answer to register and to add-device.
@@ -654,6 +658,8 @@ pub mod codes {
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
     /// The server failed; not the client's fault.
     pub const INTERNAL: &str = "internal";
+    /// The server's storage can't take writes right now (read-only or full); try later.
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 #[cfg(test)]

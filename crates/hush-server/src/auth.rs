@@ -28,6 +28,12 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// What a device of an account the operator disabled is told on every signed request.
+pub const DISABLED: &str = "this account is disabled by the server's operator";
+
+/// A device's last activity is recorded at most this often (ms).
+const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
+
 /// Prune expired nonces once every this many accepted requests.
 const PRUNE_NONCES_EVERY: u64 = 1024;
 
@@ -164,6 +170,14 @@ impl FromRequest<AppState> for Authed {
         let public_key = PublicKey::from_slice(&stored.public_key)
             .map_err(|e| ApiError::internal(format!("stored key of device {}: {e}", signed.device_id)))?;
         signed.verify(&public_key, state).await?;
+        if stored.disabled {
+            return Err(ApiError::Forbidden(DISABLED.into()));
+        }
+        let now = hush_core::now_ms();
+        if stored.last_seen_at.is_none_or(|t| now.saturating_sub(t) >= LAST_SEEN_GRANULARITY_MS) {
+            // Rounded down to the minute: the operator sees activity, not request times.
+            state.store.touch_device(&signed.device_id, now - now % LAST_SEEN_GRANULARITY_MS).await?;
+        }
         Ok(Authed {
             device: AuthedDevice {
                 device_id: signed.device_id,

@@ -1,16 +1,24 @@
-//! The data directory's lock: one server (or restore) at a time.
+//! The data directory's safety checks: one server at a time (an exclusive lock on
+//! `DATA_DIR/hush.lock`, held for the server's life), and a directory the server can write
+//! to (checked at start and by `/health`).
 
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::ServerError;
+use crate::{ServerError, io_reason};
 
 /// Name of the lock file inside the data directory.
 pub const LOCK_FILE: &str = "hush.lock";
 
-/// Holds the data directory's exclusive lock until dropped.
+/// Name of the short-lived file the writability check writes and removes.
+const PROBE_FILE: &str = ".hush-write-probe";
+
+/// An exclusive lock on a data directory: no other hush server (nor `hush server restore`)
+/// uses the directory while this value lives. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: std::fs::File,
+    file: File,
     path: PathBuf,
 }
 
@@ -21,21 +29,94 @@ impl DataDirLock {
     }
 }
 
-/// Takes the exclusive lock on `dir` (which must exist), or says who holds it.
+impl Drop for DataDirLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock anyway; unlocking first says so explicitly.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Takes the exclusive lock on `dir/hush.lock` (creating the directory and the file if
+/// needed). Fails with [`ServerError::Locked`] when another process holds it, and with
+/// [`ServerError::Unwritable`] when the lock file can't be created.
 pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, ServerError> {
+    std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
         .create(true)
         .truncate(false)
-        .write(true)
         .open(&path)
-        .map_err(|source| ServerError::DataDir { path: dir.to_owned(), source })?;
-    match file.try_lock() {
-        Ok(()) => Ok(DataDirLock { _file: file, path }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DataDir {
+        .map_err(|e| ServerError::Unwritable {
             path: dir.to_owned(),
-            source: std::io::Error::other("another hush server is already using it"),
+            reason: io_reason(&e),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { file, path }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Locked { path: dir.to_owned() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Unwritable {
+            path: dir.to_owned(),
+            reason: io_reason(&e),
         }),
-        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path: dir.to_owned(), source }),
+    }
+}
+
+/// Checks that `dir` takes new data: writes a small file, syncs it to disk and removes it.
+/// Fails with [`ServerError::Unwritable`] naming why (read-only, full, not permitted).
+pub fn check_writable(dir: &Path) -> Result<(), ServerError> {
+    probe(dir).map_err(|e| ServerError::Unwritable {
+        path: dir.to_owned(),
+        reason: io_reason(&e),
+    })
+}
+
+/// Writes, syncs and removes the probe file.
+pub(crate) fn probe(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(PROBE_FILE);
+    let written = (|| {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
+        f.write_all(b"hush")?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    written?;
+    match removed {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Whether an I/O error means the storage can't take writes right now (read-only, full,
+/// or not permitted), as opposed to a bug or a missing file.
+pub(crate) fn is_storage_trouble(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::StorageFull | ErrorKind::PermissionDenied | ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(1 | 13 | 28 | 30 | 122))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_data_dir(dir.path()).unwrap();
+        let second = lock_data_dir(dir.path()).unwrap_err();
+        assert!(matches!(second, ServerError::Locked { .. }), "{second}");
+        assert_eq!(
+            second.to_string(),
+            format!("another hush server is already using {}", dir.path().display())
+        );
+        drop(first);
+        lock_data_dir(dir.path()).unwrap();
+        check_writable(dir.path()).unwrap();
+        assert!(!dir.path().join(PROBE_FILE).exists());
     }
 }

@@ -60,6 +60,10 @@ pub enum ApiError {
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
+    /// The server's storage can't take writes right now (read-only, full, or an I/O
+    /// error): `503`, the client may try again later. The detail goes to the log.
+    #[error("the server can't write to its storage right now; try again later")]
+    Unavailable(String),
     /// The server failed; the detail goes to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,6 +73,16 @@ impl ApiError {
     /// An internal error from anything displayable.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
+    }
+
+    /// An I/O error of the server's own storage: [`ApiError::Unavailable`] when the storage
+    /// can't take writes (read-only, full, not permitted), else internal.
+    pub fn io(context: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        if crate::data_dir::is_storage_trouble(e) {
+            ApiError::Unavailable(format!("{context}: {e}"))
+        } else {
+            ApiError::Internal(format!("{context}: {e}"))
+        }
     }
 
     /// The error a bare status stands for, used to give a JSON body to answers made by
@@ -82,6 +96,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
             StatusCode::CONFLICT => ApiError::Conflict("this conflicts with what the server holds".into()),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(format!("a layer answered {status}")),
             s if s.is_client_error() => ApiError::BadRequest(
                 s.canonical_reason()
                     .map_or_else(|| "the request is not valid".to_owned(), |r| format!("the request is not valid: {}", r.to_lowercase())),
@@ -104,6 +119,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -127,6 +143,7 @@ impl From<StoreError> for ApiError {
                 human_bytes(quota.saturating_sub(used)),
                 human_bytes(quota)
             )),
+            StoreError::Db(e) if is_storage_trouble(&e) => ApiError::Unavailable(format!("database: {e}")),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
     }
@@ -137,8 +154,23 @@ impl From<KtError> for ApiError {
         match e {
             KtError::NotFound(m) => ApiError::NotFound(m),
             KtError::BadRange(m) => ApiError::BadRequest(m),
+            KtError::Storage(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// Whether a database error means the storage can't take writes right now: SQLite's
+/// `SQLITE_READONLY`, `SQLITE_IOERR`, `SQLITE_FULL` or `SQLITE_CANTOPEN` (any extended code
+/// of them), or an I/O error of that kind.
+pub fn is_storage_trouble(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 10 | 13 | 14)),
+        sqlx::Error::Io(io) => crate::data_dir::is_storage_trouble(io),
+        _ => false,
     }
 }
 
@@ -150,6 +182,10 @@ impl IntoResponse for ApiError {
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 "the server failed; try again later".to_owned()
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "storage can't take writes");
+                self.to_string()
             }
             other => other.to_string(),
         };

@@ -108,11 +108,26 @@ impl Files {
 
     /// Deletes these blobs' bytes; a failure is logged (the database no longer knows the
     /// blob, so the bytes are only wasted space).
-    async fn delete_objects(&self, blob_ids: &[String]) {
+    pub(crate) async fn delete_objects(&self, blob_ids: &[String]) {
         for blob_id in blob_ids {
             match self.objects.delete(&ObjectPath::from(blob_id.as_str())).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => tracing::error!(%blob_id, error = %e, "could not delete a blob's bytes"),
+            }
+        }
+    }
+}
+
+impl Files {
+    /// Deletes these uploads' part files; a failure is logged (the database no longer
+    /// knows the upload).
+    pub(crate) async fn delete_parts(&self, upload_ids: &[String]) {
+        for upload_id in upload_ids {
+            let _lock = self.locks.lock(upload_id).await;
+            match tokio::fs::remove_file(self.part_path(upload_id)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::error!(%upload_id, error = %e, "could not delete an upload's part file"),
             }
         }
     }
@@ -366,7 +381,7 @@ pub async fn put_chunk(
         tokio::task::spawn_blocking(move || write_part(&path, at, &body))
             .await
             .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::internal(format!("writing upload {upload_id}'s part file: {e}")))?;
+            .map_err(|e| ApiError::io(format_args!("writing upload {upload_id}'s part file"), &e))?;
         state.store.set_received(&upload_id, end).await?;
         upload.received = end;
     }
@@ -459,7 +474,7 @@ async fn rename_into_objects(part: &Path, dir: &Path, blob_id: &str) -> Result<(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(format!("storing blob {blob_id}: {e}")))
+    .map_err(|e| ApiError::io(format_args!("storing blob {blob_id}"), &e))
 }
 
 /// Copies the first `size` bytes of the part file into the object store as `blob_id`,

@@ -84,17 +84,27 @@ pub enum KtError {
     /// An epoch range that can't be audited.
     #[error("{0}")]
     BadRange(String),
+    /// The database can't take writes right now (read-only, full, I/O error).
+    #[error("database: {0}")]
+    Storage(String),
 }
 
 impl From<StoreError> for KtError {
     fn from(e: StoreError) -> Self {
-        KtError::Db(e.to_string())
+        match e {
+            StoreError::Db(e) => e.into(),
+            other => KtError::Db(other.to_string()),
+        }
     }
 }
 
 impl From<sqlx::Error> for KtError {
     fn from(e: sqlx::Error) -> Self {
-        KtError::Db(e.to_string())
+        if crate::error::is_storage_trouble(&e) {
+            KtError::Storage(e.to_string())
+        } else {
+            KtError::Db(e.to_string())
+        }
     }
 }
 
@@ -321,7 +331,8 @@ impl Kt {
             }
             let mut updates = Vec::with_capacity(pending.len());
             for (_, username) in &pending {
-                // A user can't be deleted today; if one ever is, it just leaves the queue.
+                // A deleted account's value is a tombstone; a name with nothing (a backup
+                // of a deleted account) just leaves the queue.
                 if let Some(value) = self.value_of(username).await? {
                     updates.push((hush_core::kt::label(username), AkdValue(value)));
                 }
@@ -361,6 +372,10 @@ impl Kt {
             }
         }
         let Some((identity_key, devices)) = self.store.kt_user_keys(username).await? else {
+            // An account the operator deleted: the directory publishes a tombstone.
+            if self.store.is_deleted(username).await? {
+                return Ok(Some(hush_core::kt::DELETED_VALUE.to_vec()));
+            }
             return Ok(None);
         };
         let bad = |what: &str| KtError::Akd(format!("stored {what} of {username} is not a valid public key"));

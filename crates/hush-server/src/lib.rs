@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 mod auth;
 pub mod backup;
 pub mod data_dir;
@@ -63,12 +64,13 @@ mod error;
 mod files;
 pub mod kt;
 pub mod kt_storage;
+mod metrics;
 mod routes;
 mod store;
 mod ws;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -129,6 +131,49 @@ pub struct ServerConfig {
     /// their unfinished uploads. An upload that would pass it is refused with
     /// `403 quota_exceeded`.
     pub quota_bytes: u64,
+    /// Who may create an account (default [`Registration::Open`]).
+    pub registration: Registration,
+    /// Where to serve Prometheus metrics (`GET /metrics`), apart from the API; `None`
+    /// (the default) serves none.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Who may create an account on the server. Linking a new device to an existing account
+/// is not registration and works under every policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Whoever has an invitation token from the operator (`hush server invite`), once per
+    /// token.
+    Invite,
+    /// Nobody.
+    Closed,
+}
+
+impl std::str::FromStr for Registration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "open" => Ok(Registration::Open),
+            "invite" => Ok(Registration::Invite),
+            "closed" => Ok(Registration::Closed),
+            _ => Err(format!("\"{s}\" is not a registration policy; use open, invite or closed")),
+        }
+    }
+}
+
+impl std::fmt::Display for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Registration::Open => "open",
+            Registration::Invite => "invite",
+            Registration::Closed => "closed",
+        })
+    }
 }
 
 impl ServerConfig {
@@ -142,6 +187,8 @@ impl ServerConfig {
             kt_publish_interval: Duration::from_secs(60),
             max_upload_bytes: 16 * GIB,
             quota_bytes: 64 * GIB,
+            registration: Registration::Open,
+            metrics_listen: None,
         }
     }
 }
@@ -174,6 +221,28 @@ pub enum ServerError {
         /// Why.
         reason: String,
     },
+    /// Another process (a running hush server) holds the data directory's lock.
+    #[error("another hush server is already using {}", path.display())]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The data directory does not take writes (read-only, full, not permitted).
+    #[error("the data directory {} is not writable: {reason}", path.display())]
+    Unwritable {
+        /// The data directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The admin socket could not be created.
+    #[error("can't create the admin socket {}: {}", path.display(), io_reason(source))]
+    AdminSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The key-transparency directory could not be opened.
     #[error("can't open the key-transparency directory: {0}")]
     KeyTransparency(#[source] kt::KtError),
@@ -192,7 +261,7 @@ pub enum ServerError {
 
 /// An I/O error as a lowercase phrase without the OS error number
 /// ("permission denied" rather than "Permission denied (os error 13)").
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(i) => &text[..i],
@@ -222,6 +291,12 @@ pub(crate) struct AppState {
     pub accepted_requests: Arc<AtomicU64>,
     /// Blobs, unfinished uploads and their limits.
     pub files: Arc<Files>,
+    /// Request counts and latencies, open WebSockets.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Who may register.
+    pub registration: Registration,
+    /// The data directory (`/health` checks it takes writes).
+    pub data_dir: Arc<Path>,
 }
 
 impl AppState {
@@ -256,6 +331,7 @@ fn limited(router: Router<AppState>, max_body: usize, timeout: Duration) -> Rout
 /// completion (which copies the file, with the same timeout), and a space update (up to
 /// [`files::SPACE_UPDATE_LIMIT`], or `max_body_bytes` if that is larger).
 fn router(state: AppState, config: &ServerConfig) -> Router {
+    let metrics = Arc::clone(&state.metrics);
     let sensitive = [HeaderName::from_static(hush_proto::HEADER_SIGNATURE), axum::http::header::AUTHORIZATION];
     let bulk_timeout = config.request_timeout.max(files::BULK_REQUEST_TIMEOUT);
     let api = Router::new()
@@ -319,11 +395,16 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::access_log))
         .with_state(state)
 }
 
 /// A bound, ready-to-run server.
 pub struct Server {
+    _lock: data_dir::DataDirLock,
+    admin: tokio::net::UnixListener,
+    admin_path: PathBuf,
+    metrics: Option<(tokio::net::TcpListener, SocketAddr)>,
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     config: ServerConfig,
@@ -333,11 +414,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Creates `data_dir` if needed, opens (or creates) the SQLite database
+    /// Creates `data_dir` if needed, takes its lock (`data_dir/hush.lock`, held until the
+    /// server stops: a second server on the same directory is refused), checks that it
+    /// takes writes, opens (or creates) the SQLite database
     /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
     /// up to date, opens the key directory (creating the VRF key `data_dir/vrf.key` on first
     /// start), publishes any user still pending, creates `data_dir/blobs` and
-    /// `data_dir/uploads` for files, and binds the TCP listener.
+    /// `data_dir/uploads` for files, binds the TCP listener, the metrics listener (if
+    /// configured) and the admin socket `data_dir/admin.sock`.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         tokio::fs::create_dir_all(&config.data_dir)
             .await
@@ -345,6 +429,8 @@ impl Server {
                 path: config.data_dir.clone(),
                 source,
             })?;
+        data_dir::check_writable(&config.data_dir)?;
+        let lock = data_dir::lock_data_dir(&config.data_dir)?;
         let db_path = config.data_dir.join(DATABASE_FILE);
         let store = Store::open_sqlite(&db_path)
             .await
@@ -365,7 +451,25 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Listen { addr, source })?;
+                let bound = l.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
+                Some((l, bound))
+            }
+            None => None,
+        };
+        let (admin, admin_path) = admin::bind(&config.data_dir).map_err(|source| ServerError::AdminSocket {
+            path: config.data_dir.join(admin::ADMIN_SOCKET),
+            source,
+        })?;
         Ok(Server {
+            _lock: lock,
+            admin,
+            admin_path,
+            metrics,
             listener,
             local_addr,
             config,
@@ -378,6 +482,11 @@ impl Server {
     /// The address the server listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address metrics are served on, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
     }
 
     /// Serves until `shutdown` completes, then stops accepting, closes WebSockets, lets
@@ -402,8 +511,32 @@ impl Server {
             shutdown: shutdown_rx,
             accepted_requests: Arc::new(AtomicU64::new(0)),
             files: Arc::clone(&self.files),
+            metrics: Arc::default(),
+            registration: self.config.registration,
+            data_dir: Arc::from(self.config.data_dir.as_path()),
         };
         let sweeper = tokio::spawn(files::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
+        let admin_app = admin::router(state.clone());
+        let mut admin_stop = shutdown_tx_keep.subscribe();
+        let admin_server = tokio::spawn(async move {
+            axum::serve(self.admin, admin_app)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        let metrics_server = self.metrics.map(|(listener, addr)| {
+            tracing::info!(%addr, "serving metrics");
+            let app = Router::new().route("/metrics", get(metrics::scrape)).with_state(state.clone());
+            let mut stop = shutdown_tx_keep.subscribe();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        });
         let app = router(state, &self.config);
         tracing::info!(addr = %self.local_addr, "hush server listening");
         let served = axum::serve(self.listener, app)
@@ -420,6 +553,21 @@ impl Server {
         }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the upload sweeper failed");
+        }
+        match admin_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the admin socket failed"),
+            Err(e) => tracing::error!(error = %e, "the admin socket failed"),
+        }
+        if let Some(task) = metrics_server {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the metrics listener failed"),
+                Err(e) => tracing::error!(error = %e, "the metrics listener failed"),
+            }
+        }
+        if let Err(e) = std::fs::remove_file(&self.admin_path) {
+            tracing::warn!(error = %e, "could not remove the admin socket");
         }
         self.store.close().await;
         served.map_err(ServerError::Serve)

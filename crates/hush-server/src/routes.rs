@@ -22,7 +22,7 @@ use hush_proto::{
 };
 use serde::Deserialize;
 
-use crate::AppState;
+use crate::{AppState, Registration};
 use crate::auth::{Authed, SignedRequest, guardian_recovery_nonce_scope, parse_json, recovery_nonce_scope};
 use crate::error::ApiError;
 use crate::store::{BackupSlot, NewBackup, NewCommit, NewDevice, NewGuardianRequest, NewLink, StoreError};
@@ -63,8 +63,13 @@ fn group_id_from_hex(hex_id: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// `GET /health`.
-pub async fn health() -> &'static str {
-    "ok"
+pub async fn health(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    let dir = state.data_dir.to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::data_dir::probe(&dir)).await {
+        Ok(Ok(())) => Ok("ok"),
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!("the data directory does not take writes: {e}"))),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 /// Any unknown route.
@@ -157,6 +162,18 @@ async fn accept_device(
 /// `POST /v1/register`: a new user with its first device.
 pub async fn register(State(state): State<AppState>, signed: SignedRequest) -> Result<Response, ApiError> {
     let req: RegisterRequest = parse_json(&signed.body)?;
+    let invite = match (state.registration, &req.invite) {
+        (Registration::Open, _) => None,
+        (Registration::Closed, _) => {
+            return Err(ApiError::Forbidden("this server does not register new accounts; ask its operator".into()));
+        }
+        (Registration::Invite, None) => {
+            return Err(ApiError::Forbidden(
+                "this server registers new accounts by invitation only: ask its operator for an invite".into(),
+            ));
+        }
+        (Registration::Invite, Some(token)) => Some(crate::admin::invite_hash(token)),
+    };
     hush_core::username::validate(&req.username).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let identity_key = PublicKey::from_slice(&req.identity_key.0)
         .map_err(|_| ApiError::BadRequest("identity_key is not a valid Ed25519 public key".into()))?;
@@ -174,7 +191,7 @@ pub async fn register(State(state): State<AppState>, signed: SignedRequest) -> R
     }
     state
         .store
-        .register(&req.username, &identity_key.0, &device, hush_core::now_ms())
+        .register_invited(&req.username, &identity_key.0, &device, invite.as_ref(), hush_core::now_ms())
         .await?;
     tracing::info!(username = %req.username, device_id = %device.device_id, "registered user");
     publish_now(&state).await;
@@ -197,6 +214,9 @@ pub async fn add_device(State(state): State<AppState>, signed: SignedRequest) ->
     };
     // An unknown user and a wrong identity key look the same.
     let stored = state.store.identity_key(&cert.username).await?.ok_or_else(refused)?;
+    if state.store.is_disabled(&cert.username).await? {
+        return Err(ApiError::Forbidden(crate::auth::DISABLED.into()));
+    }
     let stored = PublicKey::from_slice(&stored).map_err(ApiError::internal)?;
     if !stored.ct_eq(&cert.identity_key) {
         return Err(refused());
@@ -549,10 +569,16 @@ pub async fn websocket(
     let shutdown = state.shutdown.clone();
     let device_id = authed.device.device_id;
     // Revoked between the signature check and the subscription: the event is gone already.
-    if state.store.device_key(&device_id).await?.is_none() {
-        return Err(ApiError::Unauthorized);
+    match state.store.device_key(&device_id).await? {
+        None => return Err(ApiError::Unauthorized),
+        Some(d) if d.disabled => return Err(ApiError::Forbidden(crate::auth::DISABLED.into())),
+        Some(_) => {}
     }
-    Ok(upgrade.on_upgrade(move |socket| crate::ws::serve(socket, device_id, events, revocations, shutdown)))
+    let open = state.metrics.websocket_opened();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        crate::ws::serve(socket, device_id, events, revocations, shutdown).await;
+        drop(open);
+    }))
 }
 
 // ---- device linking (relay only: the server sees SPAKE2 messages, MACs, a public key and

@@ -20,9 +20,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 
+mod admin;
 mod files;
 mod restores;
 
+pub use admin::{ServerStats, UserOverview};
 pub(crate) use files::is_lower_hex;
 pub use files::{NewUpload, SpaceChange, SpaceName, UploadRow};
 
@@ -243,6 +245,21 @@ INSERT INTO space_state_history (space, version, state) SELECT space, version, s
 -- whose answer was lost can post the same commit again and be told it was taken.
 ALTER TABLE mls_groups ADD COLUMN last_commit TEXT;
 "#, r#"
+-- Running the server: invitations (only the SHA-256 of each token), accounts the operator
+-- disabled or deleted, and when each device last made a signed request (to the minute).
+CREATE TABLE invites (
+    token_hash BLOB PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+CREATE TABLE deleted_users (
+    username   TEXT PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+);
+"#, r#"
 -- Every restore of this server from a backup (see backup.rs), listed to clients by
 -- GET /v1/kt/info so that they follow the directory back to the backup's epoch.
 CREATE TABLE restores (
@@ -458,6 +475,11 @@ pub struct DeviceKey {
     pub username: String,
     /// The device's public key.
     pub public_key: Vec<u8>,
+    /// Whether the server's operator disabled the owner's account.
+    pub disabled: bool,
+    /// When the device last made a signed request (to the minute), if it did since it was
+    /// recorded.
+    pub last_seen_at: Option<i64>,
 }
 
 /// A backup to store, already validated.
@@ -659,7 +681,11 @@ impl Store {
 
     /// The owner and public key of a device; `None` for an unknown or revoked one.
     pub async fn device_key(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
-        let row = sqlx::query("SELECT username, public_key FROM devices WHERE device_id = ? AND revoked_at IS NULL")
+        let row = sqlx::query(
+            "SELECT d.username, d.public_key, u.disabled_at IS NOT NULL, d.last_seen_at
+             FROM devices d JOIN users u ON u.username = d.username
+             WHERE d.device_id = ? AND d.revoked_at IS NULL",
+        )
             .bind(device_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -667,6 +693,8 @@ impl Store {
             Some(r) => Some(DeviceKey {
                 username: r.try_get(0)?,
                 public_key: r.try_get(1)?,
+                disabled: r.try_get(2)?,
+                last_seen_at: r.try_get(3)?,
             }),
             None => None,
         })
@@ -748,8 +776,25 @@ impl Store {
     }
 
     /// Creates a user with its first device and KeyPackages, all or nothing.
+    #[cfg(test)]
     pub async fn register(&self, username: &str, identity_key: &[u8], device: &NewDevice, now: i64) -> Result<(), StoreError> {
+        self.register_invited(username, identity_key, device, None, now).await
+    }
+
+    /// Like [`Store::register`], spending the invitation whose token hashes to `invite` in
+    /// the same transaction (`Denied` with a sentence if it is unknown, used or expired).
+    pub async fn register_invited(
+        &self,
+        username: &str,
+        identity_key: &[u8],
+        device: &NewDevice,
+        invite: Option<&[u8; 32]>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
+        if let Some(hash) = invite {
+            Self::spend_invite(&mut tx, hash, now).await?;
+        }
         let taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
             .bind(username)
             .fetch_optional(&mut *tx)

@@ -8,9 +8,9 @@ mod backup_cmd;
 mod bench;
 mod demo;
 mod out;
+mod server_cmd;
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,8 +31,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a hush server.
-    Server(ServerArgs),
+    /// Run a hush server (`hush server [flags]`), or an operator's command on the server
+    /// running on this machine (`hush server users`, `invite`, `disable`...).
+    Server(server_cmd::ServerCli),
     /// Create an account (identity key and this first device) on a server.
     Register {
         /// The username: 3-32 lowercase letters, digits, '_', '-', '.'.
@@ -43,6 +44,10 @@ enum Command {
         /// Print the recovery phrase without asking for some of its words back (scripts).
         #[arg(long)]
         skip_phrase_check: bool,
+        /// An invitation token from the server's operator (needed when the server registers
+        /// new accounts by invitation only).
+        #[arg(long, env = "HUSH_INVITE")]
+        invite: Option<String>,
     },
     /// Restore your account on this (new) device from your 24-word recovery phrase, or
     /// with your guardians' help.
@@ -233,64 +238,6 @@ enum Command {
     Demo,
     /// Measure messages per second and send-to-receive latency through a local server.
     Bench(bench::BenchArgs),
-}
-
-#[derive(Args)]
-#[command(args_conflicts_with_subcommands = true)]
-struct ServerArgs {
-    /// Instead of serving: an operator's task on the data directory.
-    #[command(subcommand)]
-    action: Option<ServerAction>,
-    /// Address to listen on. The server speaks plain HTTP: it listens on loopback unless
-    /// --behind-tls-proxy says a TLS-terminating proxy is in front of it.
-    #[arg(long, env = "HUSH_LISTEN", default_value = "127.0.0.1:7777")]
-    listen: SocketAddr,
-    /// Allow a non-loopback address because a TLS proxy (nginx, Caddy...) terminates TLS.
-    #[arg(long, env = "HUSH_BEHIND_TLS_PROXY")]
-    behind_tls_proxy: bool,
-    /// Data directory (SQLite database and blobs).
-    #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
-    data: PathBuf,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "HUSH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
-    max_body_bytes: usize,
-    /// Per-request timeout in seconds.
-    #[arg(long, env = "HUSH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
-    request_timeout_secs: u64,
-    /// How often the key directory publishes pending changes, in seconds (registrations
-    /// and new devices are also published at once).
-    #[arg(long, env = "HUSH_KT_PUBLISH_INTERVAL_SECS", default_value_t = 60)]
-    kt_publish_interval_secs: u64,
-    /// Largest file (blob) accepted, in bytes.
-    #[arg(long, env = "HUSH_MAX_UPLOAD_BYTES", default_value_t = 16 << 30)]
-    max_upload_bytes: u64,
-    /// Storage per user (files stored plus uploads in progress), in bytes.
-    #[arg(long, env = "HUSH_QUOTA_BYTES", default_value_t = 64 << 30)]
-    quota_bytes: u64,
-}
-
-/// An operator's task on a server's data directory.
-#[derive(Subcommand)]
-enum ServerAction {
-    /// Copy the data directory to DEST, consistently, while the server runs: the
-    /// database, the key directory's VRF key and every stored file.
-    Backup {
-        /// A new directory for the backup.
-        dest: PathBuf,
-        /// The server's data directory.
-        #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
-        data: PathBuf,
-    },
-    /// Restore a backup into an empty data directory (the server stopped). Clients that
-    /// saw later key-directory epochs are told, check the restored directory against what
-    /// they saw, and go on.
-    Restore {
-        /// The backup directory (made by `hush server backup`).
-        backup: PathBuf,
-        /// The data directory to restore into: empty or new.
-        #[arg(long, env = "HUSH_DATA", default_value = "./hush-data")]
-        data: PathBuf,
-    },
 }
 
 /// How a file transfer behaves.
@@ -513,7 +460,7 @@ fn open(home: &Path) -> anyhow::Result<Client> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Server(args) => return run_server(args).await,
+        Command::Server(args) => return server_cmd::run(args).await,
         Command::Demo => return demo::run().await,
         Command::Bench(args) => return bench::run(args).await,
         _ => {}
@@ -546,7 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Register { username, server, skip_phrase_check } => {
+        Command::Register { username, server, skip_phrase_check, invite } => {
             let interactive = std::io::stdin().is_terminal();
             if !interactive && !skip_phrase_check {
                 anyhow::bail!(
@@ -554,7 +501,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let p = passphrase(true)?;
-            let mut c = Client::register(&home, &server, &username, p.0.as_bytes()).await?;
+            let mut c = Client::register_invited(&home, &server, &username, p.0.as_bytes(), invite.as_deref()).await?;
             println!("registered {} on {} (device {})", c.username(), c.server(), c.device_id());
             println!("identity key fingerprint: {}", c.fingerprint());
             if let Some(phrase) = c.take_recovery_phrase() {
@@ -875,37 +822,6 @@ fn show_and_confirm_phrase(phrase: &hush_core::recovery::RecoveryPhrase, confirm
 fn rand_index(n: usize) -> usize {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
     (nanos as usize / 1000) % n
-}
-
-async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
-    match args.action {
-        Some(ServerAction::Backup { dest, data }) => return backup_cmd::backup(&data, &dest).await,
-        Some(ServerAction::Restore { backup, data }) => return backup_cmd::restore(&backup, &data).await,
-        None => {}
-    }
-    if !args.listen.ip().is_loopback() && !args.behind_tls_proxy {
-        anyhow::bail!(
-            "hush server speaks plain HTTP, so it listens only on loopback; put a TLS proxy in front and pass --behind-tls-proxy to listen on {}",
-            args.listen
-        );
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let mut config = hush_server::ServerConfig::new(args.listen, args.data);
-    config.max_body_bytes = args.max_body_bytes;
-    config.max_upload_bytes = args.max_upload_bytes;
-    config.quota_bytes = args.quota_bytes;
-    config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
-    config.kt_publish_interval = std::time::Duration::from_secs(args.kt_publish_interval_secs.max(1));
-    let server = hush_server::Server::bind(config).await?;
-    tracing::info!(addr = %server.local_addr(), "hush server listening");
-    eprintln!("hush server listening on http://{}", server.local_addr());
-    server.run(shutdown_signal()).await?;
-    Ok(())
 }
 
 async fn shutdown_signal() {

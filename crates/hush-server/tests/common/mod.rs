@@ -153,6 +153,7 @@ impl TestDevice {
             username: self.username.clone(),
             identity_key: B64(self.identity.public().0.to_vec()),
             device: self.upload(count),
+            invite: None,
         }
     }
 }

@@ -165,9 +165,11 @@ pub fn all_bytes(dir: &Path) -> Vec<u8> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("read_dir") {
             let e = e.expect("entry");
-            if e.file_type().expect("type").is_dir() {
+            let kind = e.file_type().expect("type");
+            if kind.is_dir() {
                 stack.push(e.path());
-            } else {
+            } else if kind.is_file() {
+                // Not the running server's admin socket.
                 out.extend(std::fs::read(e.path()).expect("read"));
             }
         }
@@ -316,9 +318,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).expect("read_dir") {
         let e = e.expect("entry");
         let dest = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
+        let kind = e.file_type().expect("type");
+        if kind.is_dir() {
             copy_dir(&e.path(), &dest);
-        } else {
+        } else if kind.is_file() {
+            // Not the running server's admin socket.
             std::fs::copy(e.path(), dest).expect("copy");
         }
     }

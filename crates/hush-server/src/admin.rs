@@ -1,0 +1,241 @@
+//! The operator's commands (`hush server users`, `disable`, `enable`, `delete-user`,
+//! `stats`, `invite`), served by the running server on a Unix socket in its data directory,
+//! `DATA_DIR/admin.sock` (mode 0600: whoever may use it may read the data directory
+//! anyway). It speaks HTTP/1.1 with JSON bodies; [`call`] is its client.
+//!
+//! The socket exists only while a server runs: it is removed at shutdown, and a stale one
+//! left by a crash is replaced at start (the data directory's lock proves no other server
+//! uses it).
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Path as PathParam, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::AppState;
+use crate::error::ApiError;
+pub use crate::store::{ServerStats, UserOverview};
+
+/// Name of the admin socket inside the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+
+/// Most invitations one command makes.
+pub const MAX_INVITES: u32 = 1000;
+
+/// `POST /invites`: make invitations.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteRequest {
+    /// How many (1 to [`MAX_INVITES`]).
+    pub count: u32,
+    /// How long each stays valid, in seconds.
+    pub expires_in_secs: u64,
+}
+
+/// The invitations made: single-use tokens to hand to new users.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Invites {
+    /// The tokens (the server keeps only their SHA-256).
+    pub tokens: Vec<String>,
+    /// When they expire (ms since the epoch).
+    pub expires_at_ms: i64,
+}
+
+/// What disabling, enabling or deleting an account touched.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserChanged {
+    /// The account.
+    pub username: String,
+    /// Its devices (not revoked).
+    pub devices: u64,
+    /// Files deleted with it (deletion only).
+    pub files: u64,
+}
+
+/// `GET /stats`: the server's figures and its key directory's epoch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stats {
+    /// Figures from the database.
+    #[serde(flatten)]
+    pub stats: ServerStats,
+    /// The key directory's latest published epoch.
+    pub directory_epoch: u64,
+}
+
+/// The SHA-256 of an invitation token, the only form the server keeps.
+pub(crate) fn invite_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.trim().as_bytes()).into()
+}
+
+/// The admin API's routes.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/users", get(users))
+        .route("/users/{username}/disable", post(disable))
+        .route("/users/{username}/enable", post(enable))
+        .route("/users/{username}/delete", post(delete_user))
+        .route("/stats", get(stats))
+        .route("/invites", post(invite))
+        .fallback(crate::routes::not_found)
+        .layer(axum::middleware::map_response(crate::error::json_errors))
+        .with_state(state)
+}
+
+async fn users(State(state): State<AppState>) -> Result<Json<Vec<UserOverview>>, ApiError> {
+    Ok(Json(state.store.users_overview().await?))
+}
+
+async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> Result<Json<UserChanged>, ApiError> {
+    let devices = state
+        .store
+        .set_disabled(username, disabled, hush_core::now_ms())
+        .await
+        .map_err(|e| no_such_user(e, username))?;
+    if disabled {
+        // Their open WebSockets close, like a revoked device's.
+        for d in &devices {
+            state.revoked(d);
+        }
+    }
+    tracing::info!(%username, disabled, "operator changed an account");
+    Ok(Json(UserChanged { username: username.to_owned(), devices: devices.len() as u64, files: 0 }))
+}
+
+fn no_such_user(e: crate::store::StoreError, username: &str) -> ApiError {
+    match e {
+        crate::store::StoreError::NotFound(_) => ApiError::NotFound(format!("there is no user named {username} on this server")),
+        other => other.into(),
+    }
+}
+
+async fn disable(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
+    set_disabled(&state, &username, true).await
+}
+
+async fn enable(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
+    set_disabled(&state, &username, false).await
+}
+
+async fn delete_user(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
+    let deleted = state
+        .store
+        .delete_user(&username, hush_core::now_ms())
+        .await
+        .map_err(|e| no_such_user(e, &username))?;
+    for d in &deleted.devices {
+        state.revoked(d);
+    }
+    state.files.delete_objects(&deleted.blobs).await;
+    state.files.delete_parts(&deleted.uploads).await;
+    // The tombstone is published now, like a registration.
+    if let Err(e) = state.kt.publish_pending().await {
+        tracing::error!(error = %e, "publishing a deleted account failed; the scheduled publish will retry");
+    }
+    tracing::info!(%username, devices = deleted.devices.len(), files = deleted.blobs.len(), "operator deleted an account");
+    Ok(Json(UserChanged {
+        username,
+        devices: deleted.devices.len() as u64,
+        files: deleted.blobs.len() as u64,
+    }))
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    let stats = state.store.stats().await?;
+    let directory_epoch = state.kt.latest_root().await?.epoch;
+    Ok(Json(Stats { stats, directory_epoch }))
+}
+
+async fn invite(State(state): State<AppState>, Json(req): Json<InviteRequest>) -> Result<Json<Invites>, ApiError> {
+    if req.count == 0 || req.count > MAX_INVITES {
+        return Err(ApiError::BadRequest(format!("make between 1 and {MAX_INVITES} invitations at a time")));
+    }
+    let now = hush_core::now_ms();
+    let ms = i64::try_from(req.expires_in_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let expires_at_ms = now.saturating_add(ms);
+    let tokens: Vec<String> = (0..req.count).map(|_| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())).collect();
+    let hashes: Vec<[u8; 32]> = tokens.iter().map(|t| invite_hash(t)).collect();
+    state.store.create_invites(&hashes, expires_at_ms, now).await?;
+    tracing::info!(count = req.count, "operator made invitations");
+    Ok(Json(Invites { tokens, expires_at_ms }))
+}
+
+/// Binds the admin socket in `data_dir`, replacing a stale one, readable and writable by
+/// the server's user only.
+pub(crate) fn bind(data_dir: &Path) -> std::io::Result<(tokio::net::UnixListener, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = data_dir.join(ADMIN_SOCKET);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok((listener, path))
+}
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// No server runs on this data directory.
+    #[error("no hush server is running on {} (it has no admin socket); start it with `hush server --data {}`", dir.display(), dir.display())]
+    NotRunning {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// The server refused the command; its sentence.
+    #[error("{0}")]
+    Refused(String),
+    /// Talking to the server failed.
+    #[error("the server's admin socket {}: {reason}", path.display())]
+    Failed {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Sends one admin request to the server running on `data_dir` and returns its JSON
+/// answer. `method` is `GET` or `POST`; `body` is sent as JSON.
+pub async fn call(data_dir: &Path, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value, AdminError> {
+    let socket = data_dir.join(ADMIN_SOCKET);
+    let failed = |reason: String| AdminError::Failed { path: socket.clone(), reason };
+    let mut stream = match tokio::net::UnixStream::connect(&socket).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Err(AdminError::NotRunning { dir: data_dir.to_owned() });
+        }
+        Err(e) => return Err(failed(crate::io_reason(&e))),
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: hush-admin\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| failed(crate::io_reason(&e)))?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.map_err(|e| failed(crate::io_reason(&e)))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| failed("the answer has no header end".into()))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| failed("the answer has no status".into()))?;
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return Err(failed("the answer is chunked, which this client does not read".into()));
+    }
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| failed(format!("the answer is not JSON: {e}")))?;
+    if (200..300).contains(&status) {
+        Ok(value)
+    } else {
+        let message = value["message"].as_str().unwrap_or("the server refused the command").to_owned();
+        Err(AdminError::Refused(message))
+    }
+}
