@@ -63,6 +63,7 @@ pub mod kt;
 pub mod kt_storage;
 mod routes;
 mod store;
+pub mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -127,6 +128,9 @@ pub struct ServerConfig {
     /// their unfinished uploads. An upload that would pass it is refused with
     /// `403 quota_exceeded`.
     pub quota_bytes: u64,
+    /// Terminate TLS with this certificate and key (reloaded when the files change);
+    /// `None` (the default) serves plain HTTP, for a TLS proxy in front.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -140,6 +144,7 @@ impl ServerConfig {
             kt_publish_interval: Duration::from_secs(60),
             max_upload_bytes: 16 * GIB,
             quota_bytes: 64 * GIB,
+            tls: None,
         }
     }
 }
@@ -186,6 +191,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("the server stopped on an error: {}", io_reason(.0))]
     Serve(std::io::Error),
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// An I/O error as a lowercase phrase without the OS error number
@@ -328,6 +336,8 @@ pub struct Server {
     store: Store,
     kt: Kt,
     files: Arc<Files>,
+    /// The certificate store and the acceptor that uses it, when terminating TLS.
+    certs: Option<(Arc<tls::CertStore>, tokio_rustls::TlsAcceptor)>,
 }
 
 impl Server {
@@ -335,8 +345,17 @@ impl Server {
     /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
     /// up to date, opens the key directory (creating the VRF key `data_dir/vrf.key` on first
     /// start), publishes any user still pending, creates `data_dir/blobs` and
-    /// `data_dir/uploads` for files, and binds the TCP listener.
+    /// `data_dir/uploads` for files, reads the TLS certificate and key if configured, and
+    /// binds the TCP listener.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let certs = match &config.tls {
+            Some(files) => {
+                let store = tls::CertStore::open(files.clone()).map_err(ServerError::Tls)?;
+                let acceptor = store.acceptor().map_err(ServerError::Tls)?;
+                Some((store, acceptor))
+            }
+            None => None,
+        };
         tokio::fs::create_dir_all(&config.data_dir)
             .await
             .map_err(|source| ServerError::DataDir {
@@ -370,7 +389,13 @@ impl Server {
             store,
             kt,
             files,
+            certs,
         })
+    }
+
+    /// Whether the server terminates TLS (its URL is `https://`).
+    pub fn is_tls(&self) -> bool {
+        self.certs.is_some()
     }
 
     /// The address the server listens on (with the real port when bound to port 0).
@@ -392,6 +417,7 @@ impl Server {
             shutdown_rx.clone(),
         ));
         let shutdown_rx_sweeper = shutdown_rx.clone();
+        let shutdown_rx_reloader = shutdown_rx.clone();
         let state = AppState {
             store: self.store.clone(),
             kt: self.kt.clone(),
@@ -404,13 +430,20 @@ impl Server {
         let sweeper = tokio::spawn(files::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
         let app = router(state, &self.config);
         tracing::info!(addr = %self.local_addr, "hush server listening");
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                let _ = shutdown_tx.send(true);
-            })
-            .await;
+        let stop = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        };
+        let mut reloader = None;
+        let served = match self.certs {
+            Some((certs, acceptor)) => {
+                reloader = Some(tokio::spawn(tls::reloader(certs, shutdown_rx_reloader)));
+                let listener = tls::TlsListener::new(self.listener, acceptor, self.local_addr);
+                axum::serve(listener, app).with_graceful_shutdown(stop).await
+            }
+            None => axum::serve(self.listener, app).with_graceful_shutdown(stop).await,
+        };
         // The publisher stops between publishes once it sees the shutdown.
         let _ = shutdown_tx_keep.send(true);
         if let Err(e) = publisher.await {
@@ -418,6 +451,12 @@ impl Server {
         }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the upload sweeper failed");
+        }
+        if let Some(Err(e)) = match reloader {
+            Some(r) => Some(r.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "the TLS certificate reloader failed");
         }
         self.store.close().await;
         served.map_err(ServerError::Serve)
