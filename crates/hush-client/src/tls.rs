@@ -99,40 +99,20 @@ impl Trust {
 /// the problem. Walks the error's source chain (looking inside I/O errors too, whose
 /// `source()` skips the error they wrap) for the rustls error.
 pub fn describe(e: &(dyn StdError + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = find_rustls(err) {
-            return Some(describe_rustls(r));
-        }
-        cur = err.source();
-    }
-    None
+    find_rustls(e).map(describe_rustls)
 }
 
+/// The rustls error in `err`'s chain, looking inside I/O errors (several may be nested).
 fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     if let Some(r) = err.downcast_ref::<rustls::Error>() {
         return Some(r);
     }
-    if let Some(io) = err.downcast_ref::<std::io::Error>() {
-        let inner = io.get_ref()?;
-        if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        return describe_inner(inner);
+    if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        && let Some(r) = find_rustls(inner)
+    {
+        return Some(r);
     }
-    None
-}
-
-/// An error wrapped in an I/O error may itself wrap the rustls error.
-fn describe_inner<'a>(inner: &'a (dyn StdError + Send + Sync + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur = inner.source();
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        cur = err.source();
-    }
-    None
+    err.source().and_then(find_rustls)
 }
 
 const PRIVATE_CA_HINT: &str = "pass --ca-cert FILE to trust a private CA";
@@ -146,7 +126,7 @@ fn describe_rustls(e: &rustls::Error) -> String {
             }
             CertificateError::NotValidForName => "its certificate is for a different name than the server address".into(),
             CertificateError::NotValidForNameContext { expected, presented } => {
-                let names = presented.join(", ");
+                let names = presented.iter().map(|n| presented_name(n)).collect::<Vec<_>>().join(", ");
                 format!(
                     "its certificate is for a different name ({}) than the server address ({})",
                     if names.is_empty() { "no name".to_owned() } else { names },
@@ -171,6 +151,16 @@ fn describe_rustls(e: &rustls::Error) -> String {
         E::PeerIncompatible(_) => "the server's TLS settings are not compatible with hush (TLS 1.2 or 1.3 needed)".into(),
         other => format!("the TLS connection failed ({other})"),
     }
+}
+
+/// A name as webpki reports it (`DnsName("a.example")`, `IpAddress(192.0.2.1)`), bare.
+fn presented_name(n: &str) -> &str {
+    for tag in ["DnsName(", "IpAddress("] {
+        if let Some(inner) = n.strip_prefix(tag).and_then(|r| r.strip_suffix(')')) {
+            return inner.trim_matches('"');
+        }
+    }
+    n
 }
 
 fn server_name(n: &rustls::pki_types::ServerName<'_>) -> String {

@@ -140,7 +140,8 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Str
         .map_err(|_| format!("the TLS key file {key_path} holds a key hush can't use (RSA, ECDSA P-256/P-384 or Ed25519 needed)"))?;
     let certified = CertifiedKey::new(chain, signer);
     match certified.keys_match() {
-        Ok(()) => Ok(certified),
+        // A key whose public half the provider can't tell: nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
             Err(format!("the TLS key in {key_path} does not belong to the certificate in {cert_path}"))
         }

@@ -21,6 +21,8 @@ pub struct Server {
     pub url: String,
     pub addr: String,
     pub data: PathBuf,
+    /// What the server wrote on standard error after its startup line.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -43,17 +45,31 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let mut addr = String::new();
+        let mut scheme = "http";
+        let mut early = Vec::new();
         for line in lines.by_ref() {
             let line = line.expect("read stderr");
             if let Some(rest) = line.strip_prefix("hush server listening on http://") {
                 addr = rest.trim().to_owned();
                 break;
             }
+            if let Some(rest) = line.strip_prefix("hush server listening on https://") {
+                addr = rest.trim().to_owned();
+                scheme = "https";
+                break;
+            }
+            early.push(line);
         }
-        assert!(!addr.is_empty(), "server did not start");
+        assert!(!addr.is_empty(), "server did not start: {}", early.join("\n"));
         // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url: format!("http://{addr}"), addr, data: data.to_owned() }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Server { child, url: format!("{scheme}://{addr}"), addr, data: data.to_owned(), log }
     }
 
     pub fn kill9(&mut self) {
