@@ -147,7 +147,15 @@ impl Api {
         }
         let resp = req.send().await.map_err(|e| ApiError::Unreachable {
             url: self.base.clone(),
-            reason: crate::tls::describe(&e).unwrap_or_else(|| root_cause(&e)),
+            reason: crate::tls::describe(&e).unwrap_or_else(|| {
+                let cause = root_cause(&e);
+                // A TLS server's answer to plain HTTP is a TLS alert, not HTTP.
+                if self.base.starts_with("http://") && cause.contains("invalid HTTP version") {
+                    "it does not answer plain HTTP there (is it an https:// server?)".to_owned()
+                } else {
+                    cause
+                }
+            }),
         })?;
         if resp.status().is_success() {
             return Ok(resp);

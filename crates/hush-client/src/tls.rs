@@ -141,6 +141,10 @@ fn describe_rustls(e: &rustls::Error) -> String {
             }
             CertificateError::Revoked => "its certificate has been revoked".into(),
             CertificateError::BadEncoding => "its certificate can't be parsed".into(),
+            // webpki's error, seen through rustls only as "other".
+            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                "its certificate is a CA certificate, which can't serve as a server's own (sign a server certificate with that CA, and pass the CA with --ca-cert FILE)".into()
+            }
             other => format!("its certificate was refused ({other:?})"),
         },
         E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {

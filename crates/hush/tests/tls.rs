@@ -353,6 +353,24 @@ fn a_client_that_cannot_trust_the_server_is_refused_in_one_sentence() {
     let err = refused(d, "h5", &expired.url, &["--ca-cert", ca_file]);
     assert!(err.contains("certificate has expired"), "{err}");
 
+    // A self-signed CA certificate as the server's own (what `openssl req -x509` makes).
+    let sub = d.join("ca-as-leaf");
+    std::fs::create_dir_all(&sub).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let self_signed = params.self_signed(&key).unwrap();
+    let (c, k) = write_pair(&sub, &self_signed.pem(), &key.serialize_pem());
+    let ca_as_leaf = tls_server(&sub, &c, &k);
+    for extra in [vec![], vec!["--ca-cert", c.to_str().unwrap()]] {
+        let err = refused(d, "h-leaf", &ca_as_leaf.url, &extra);
+        assert!(err.contains("its certificate is a CA certificate"), "{err}");
+    }
+
+    // http:// to a server that speaks TLS.
+    let err = refused(d, "h-http", &server.url.replace("https://", "http://"), &[]);
+    assert!(err.contains("does not answer plain HTTP there (is it an https:// server?)"), "{err}");
+
     // https:// to a server that speaks plain HTTP.
     let plain = Server::start(&d.join("plain-data"), "127.0.0.1:0");
     let err = refused(d, "h6", &plain.url.replace("http://", "https://"), &["--ca-cert", ca_file]);

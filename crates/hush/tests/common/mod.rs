@@ -229,7 +229,7 @@ impl Proxy {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         rt.spawn(async move {
-            let client = reqwest::Client::new();
+            let client = http_client();
             let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
                 let client = client.clone();
                 let upstream = upstream.clone();
@@ -296,6 +296,13 @@ pub fn edit_inbox(body: Vec<u8>, f: impl FnOnce(&mut Vec<hush_proto::InboxItem>)
     };
     f(&mut inbox.items);
     serde_json::to_vec(&inbox).expect("json")
+}
+
+/// A plain reqwest client. reqwest is built with rustls but no crypto provider of its
+/// own (hush hands it a ring configuration), so tests name the process default first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub fn tempdir() -> tempfile::TempDir {
