@@ -7,6 +7,8 @@ use hush_proto as proto;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::tls::Trust;
+
 /// An error talking to the server.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +53,7 @@ pub struct Api {
     /// For file transfers: no overall deadline (a large file takes as long as it takes),
     /// but a connection that goes quiet for a minute fails.
     bulk: reqwest::Client,
+    trust: Trust,
 }
 
 /// Who signs a request.
@@ -62,8 +65,9 @@ pub struct Signer<'a> {
 }
 
 impl Api {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:7777`).
-    pub fn new(base: &str) -> Result<Self, ApiError> {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7777`, or `https://...`
+    /// checked against the authorities `trust` names).
+    pub fn new(base: &str, trust: &Trust) -> Result<Self, ApiError> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ApiError::Unreachable {
@@ -71,21 +75,31 @@ impl Api {
                 reason: "the server address must start with http:// or https://".into(),
             });
         }
+        let tls = trust
+            .client_config(base.starts_with("https://"))
+            .map_err(|reason| ApiError::Unreachable { url: base.clone(), reason })?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls.clone())
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
         let bulk = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(std::time::Duration::from_secs(15))
             .read_timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
-        Ok(Api { base, http, bulk })
+        Ok(Api { base, http, bulk, trust: trust.clone() })
     }
 
     /// The server URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The certificate authorities this client trusts.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// Signed headers for a request.
@@ -133,7 +147,15 @@ impl Api {
         }
         let resp = req.send().await.map_err(|e| ApiError::Unreachable {
             url: self.base.clone(),
-            reason: root_cause(&e),
+            reason: crate::tls::describe(&e).unwrap_or_else(|| {
+                let cause = root_cause(&e);
+                // A TLS server's answer to plain HTTP is a TLS alert, not HTTP.
+                if self.base.starts_with("http://") && cause.contains("invalid HTTP version") {
+                    "it does not answer plain HTTP there (is it an https:// server?)".to_owned()
+                } else {
+                    cause
+                }
+            }),
         })?;
         if resp.status().is_success() {
             return Ok(resp);

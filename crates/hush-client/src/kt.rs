@@ -735,9 +735,9 @@ pub struct AuditReport {
 /// audit (or since the first) must be an append-only extension of the one before, the
 /// root remembered from the last run must still be there, and the directory must not have
 /// gone back.
-pub async fn audit(server: &str, previous: Option<&AuditState>) -> Result<AuditReport, ClientError> {
+pub async fn audit(server: &str, trust: &crate::tls::Trust, previous: Option<&AuditState>) -> Result<AuditReport, ClientError> {
     const CHUNK: u64 = 64;
-    let api = crate::api::Api::new(server)?;
+    let api = crate::api::Api::new(server, trust)?;
     let info: proto::KtInfo = api.call::<(), _>(None, Method::GET, "/v1/kt/info", None).await?;
     let latest = root_of(&info.root)?;
     let mut from = 1;

@@ -9,7 +9,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), hush_client::ClientError> {
 //! let home = std::path::Path::new("/tmp/alice");
-//! let mut alice = hush_client::Client::register(home, "http://127.0.0.1:7777", "alice", b"passphrase").await?;
+//! let mut alice = hush_client::Client::register(home, "http://127.0.0.1:7777", &hush_client::tls::Trust::system(), "alice", b"passphrase").await?;
 //! alice.send("bob", "hello").await?;
 //! for m in alice.sync_and_take_unread().await? {
 //!     println!("{}: {}", m.sender, m.text);
@@ -23,6 +23,7 @@ pub mod kt;
 pub mod link;
 mod membership;
 pub mod push;
+pub mod tls;
 pub mod recovery;
 pub mod state;
 pub mod transcript;
@@ -203,8 +204,8 @@ impl Client {
     }
 
     /// Creates an account: identity key, first device, KeyPackages, registration.
-    pub async fn register(home_dir: &Path, server: &str, username: &str, passphrase: &[u8]) -> Result<Client, ClientError> {
-        Self::register_invited(home_dir, server, username, passphrase, None).await
+    pub async fn register(home_dir: &Path, server: &str, trust: &tls::Trust, username: &str, passphrase: &[u8]) -> Result<Client, ClientError> {
+        Self::register_invited(home_dir, server, trust, username, passphrase, None).await
     }
 
     /// Like [`Client::register`], with an invitation token from the server's operator (a
@@ -212,12 +213,13 @@ impl Client {
     pub async fn register_invited(
         home_dir: &Path,
         server: &str,
+        trust: &tls::Trust,
         username: &str,
         passphrase: &[u8],
         invite: Option<&str>,
     ) -> Result<Client, ClientError> {
         let home = new_home(home_dir, username, passphrase)?;
-        let api = Api::new(server)?;
+        let api = Api::new(server, trust)?;
         let identity = SecretKey::generate();
         let device_key = SecretKey::generate();
         let device_id = new_device_id();
@@ -263,8 +265,9 @@ impl Client {
         Ok(client)
     }
 
-    /// Opens the account in a home directory.
-    pub fn open(home_dir: &Path, passphrase: &[u8]) -> Result<Client, ClientError> {
+    /// Opens the account in a home directory; `trust` names the certificate authorities
+    /// trusted for an `https://` server.
+    pub fn open(home_dir: &Path, passphrase: &[u8], trust: &tls::Trust) -> Result<Client, ClientError> {
         let home = Home::lock(home_dir)?;
         if !home.has_state() {
             return Err(ClientError::NoAccount(home_dir.display().to_string()));
@@ -278,7 +281,7 @@ impl Client {
         let identity = SecretKey::from_bytes(&state.identity_secret.0).map_err(|e| ClientError::Internal(e.to_string()))?;
         let device_key = SecretKey::from_bytes(&state.device_secret.0).map_err(|e| ClientError::Internal(e.to_string()))?;
         let certificate = DeviceCertificate::decode_and_verify(&state.certificate).map_err(|e| ClientError::Internal(e.to_string()))?;
-        let api = Api::new(&state.server)?;
+        let api = Api::new(&state.server, trust)?;
         Ok(Client { home, key, state, provider, identity, device_key, certificate, api, fresh_phrase: None })
     }
 
@@ -309,6 +312,11 @@ impl Client {
     /// The server URL.
     pub fn server(&self) -> &str {
         &self.state.server
+    }
+
+    /// The certificate authorities trusted for the server (also for the push socket).
+    pub fn tls_trust(&self) -> &tls::Trust {
+        self.api.trust()
     }
 
     /// Our identity key's fingerprint.

@@ -61,12 +61,13 @@ async fn give_up(api: &Api, link_id: &str) {
 pub async fn link_new_device(
     home_dir: &Path,
     server: &str,
+    trust: &crate::tls::Trust,
     username: &str,
     passphrase: &[u8],
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
     let home = crate::new_home(home_dir, username, passphrase)?;
-    let api = Api::new(server)?;
+    let api = Api::new(server, trust)?;
     let mut attempt = 0;
     let (code, pake, link_id) = loop {
         let code = LinkCode::generate();

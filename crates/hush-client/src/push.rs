@@ -4,17 +4,20 @@
 
 use futures_util::StreamExt as _;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::ClientError;
+use crate::tls::Trust;
 
 /// A live connection.
 pub struct Notifier {
     ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
-/// Connects with the signed upgrade headers.
-pub async fn connect(url: &str, headers: Vec<(&'static str, String)>) -> Result<Notifier, ClientError> {
+/// Connects with the signed upgrade headers; a `wss://` URL is checked against the
+/// authorities `trust` names.
+pub async fn connect(url: &str, headers: Vec<(&'static str, String)>, trust: &Trust) -> Result<Notifier, ClientError> {
     let mut req = url
         .into_client_request()
         .map_err(|e| ClientError::Usage(format!("bad server address {url}: {e}")))?;
@@ -22,9 +25,18 @@ pub async fn connect(url: &str, headers: Vec<(&'static str, String)>) -> Result<
         let v = HeaderValue::from_str(&v).map_err(|e| ClientError::Internal(e.to_string()))?;
         req.headers_mut().insert(k, v);
     }
-    let (ws, _) = tokio_tungstenite::connect_async(req)
+    let connector = if url.starts_with("wss://") {
+        let config = trust.client_config(true).map_err(ClientError::Internal)?;
+        Connector::Rustls(std::sync::Arc::new(config))
+    } else {
+        Connector::Plain
+    };
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
         .await
-        .map_err(|e| ClientError::Usage(format!("can't open the live connection to {url}: {e}")))?;
+        .map_err(|e| {
+            let reason = crate::tls::describe(&e).unwrap_or_else(|| e.to_string());
+            ClientError::Usage(format!("can't open the live connection to {url}: {reason}"))
+        })?;
     Ok(Notifier { ws })
 }
 

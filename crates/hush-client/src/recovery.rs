@@ -362,13 +362,14 @@ async fn check_newest_backup(api: &Api, prefix: &str, username: &str, backup: &p
 pub async fn recover(
     home_dir: &Path,
     server: &str,
+    trust: &crate::tls::Trust,
     username: &str,
     phrase_text: &str,
     passphrase: &[u8],
 ) -> Result<Client, ClientError> {
     let phrase = RecoveryPhrase::parse(phrase_text).map_err(|e| ClientError::Usage(e.to_string()))?;
     let home = crate::new_home(home_dir, username, passphrase)?;
-    let api = Api::new(server)?;
+    let api = Api::new(server, trust)?;
     let keys = phrase.keys();
     let backup = fetch_backup(&api, username, &keys.auth_key).await?;
     let plain = open_backup(&keys.backup_key, username, backup.version, &backup.blob.0)
@@ -389,13 +390,14 @@ pub async fn recover(
 pub async fn recover_with_guardians(
     home_dir: &Path,
     server: &str,
+    trust: &crate::tls::Trust,
     username: &str,
     passphrase: &[u8],
     wait: std::time::Duration,
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
     let home = crate::new_home(home_dir, username, passphrase)?;
-    let api = Api::new(server)?;
+    let api = Api::new(server, trust)?;
     let keys = hush_core::hpke::Receiver::generate().map_err(err)?;
     let req = proto::GuardianRequest { username: username.to_owned(), hpke_key: B64(keys.public.clone()) };
     let created: proto::GuardianRequestCreated = api

@@ -13,7 +13,6 @@ use axum::extract::{Path as PathParam, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -157,7 +156,8 @@ async fn invite(State(state): State<AppState>, Json(req): Json<InviteRequest>) -
     let now = hush_core::now_ms();
     let ms = i64::try_from(req.expires_in_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_at_ms = now.saturating_add(ms);
-    let tokens: Vec<String> = (0..req.count).map(|_| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())).collect();
+    // Hex: no character a shell or a command line reads as an option or a quote.
+    let tokens: Vec<String> = (0..req.count).map(|_| hex::encode(rand::random::<[u8; 20]>())).collect();
     let hashes: Vec<[u8; 32]> = tokens.iter().map(|t| invite_hash(t)).collect();
     state.store.create_invites(&hashes, expires_at_ms, now).await?;
     tracing::info!(count = req.count, "operator made invitations");

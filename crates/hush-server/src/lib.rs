@@ -67,6 +67,7 @@ pub mod kt_storage;
 mod metrics;
 mod routes;
 mod store;
+pub mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -136,6 +137,9 @@ pub struct ServerConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`), apart from the API; `None`
     /// (the default) serves none.
     pub metrics_listen: Option<SocketAddr>,
+    /// Terminate TLS with this certificate and key (reloaded when the files change);
+    /// `None` (the default) serves plain HTTP, for a TLS proxy in front.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -189,6 +193,7 @@ impl ServerConfig {
             quota_bytes: 64 * GIB,
             registration: Registration::Open,
             metrics_listen: None,
+            tls: None,
         }
     }
 }
@@ -257,6 +262,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("the server stopped on an error: {}", io_reason(.0))]
     Serve(std::io::Error),
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// An I/O error as a lowercase phrase without the OS error number
@@ -411,6 +419,8 @@ pub struct Server {
     store: Store,
     kt: Kt,
     files: Arc<Files>,
+    /// The certificate store and the acceptor that uses it, when terminating TLS.
+    certs: Option<(Arc<tls::CertStore>, tokio_rustls::TlsAcceptor)>,
 }
 
 impl Server {
@@ -420,9 +430,18 @@ impl Server {
     /// `data_dir/hush.db` (WAL, `synchronous=FULL`, foreign keys on), brings its schema
     /// up to date, opens the key directory (creating the VRF key `data_dir/vrf.key` on first
     /// start), publishes any user still pending, creates `data_dir/blobs` and
-    /// `data_dir/uploads` for files, binds the TCP listener, the metrics listener (if
-    /// configured) and the admin socket `data_dir/admin.sock`.
+    /// `data_dir/uploads` for files, reads the TLS certificate and key if configured, binds
+    /// the TCP listener, the metrics listener (if configured) and the admin socket
+    /// `data_dir/admin.sock`.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let certs = match &config.tls {
+            Some(files) => {
+                let store = tls::CertStore::open(files.clone()).map_err(ServerError::Tls)?;
+                let acceptor = store.acceptor().map_err(ServerError::Tls)?;
+                Some((store, acceptor))
+            }
+            None => None,
+        };
         tokio::fs::create_dir_all(&config.data_dir)
             .await
             .map_err(|source| ServerError::DataDir {
@@ -476,7 +495,13 @@ impl Server {
             store,
             kt,
             files,
+            certs,
         })
+    }
+
+    /// Whether the server terminates TLS (its URL is `https://`).
+    pub fn is_tls(&self) -> bool {
+        self.certs.is_some()
     }
 
     /// The address the server listens on (with the real port when bound to port 0).
@@ -503,6 +528,7 @@ impl Server {
             shutdown_rx.clone(),
         ));
         let shutdown_rx_sweeper = shutdown_rx.clone();
+        let shutdown_rx_reloader = shutdown_rx.clone();
         let state = AppState {
             store: self.store.clone(),
             kt: self.kt.clone(),
@@ -539,13 +565,20 @@ impl Server {
         });
         let app = router(state, &self.config);
         tracing::info!(addr = %self.local_addr, "hush server listening");
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                let _ = shutdown_tx.send(true);
-            })
-            .await;
+        let stop = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        };
+        let mut reloader = None;
+        let served = match self.certs {
+            Some((certs, acceptor)) => {
+                reloader = Some(tokio::spawn(tls::reloader(certs, shutdown_rx_reloader)));
+                let listener = tls::TlsListener::new(self.listener, acceptor, self.local_addr);
+                axum::serve(listener, app).with_graceful_shutdown(stop).await
+            }
+            None => axum::serve(self.listener, app).with_graceful_shutdown(stop).await,
+        };
         // The publisher stops between publishes once it sees the shutdown.
         let _ = shutdown_tx_keep.send(true);
         if let Err(e) = publisher.await {
@@ -568,6 +601,12 @@ impl Server {
         }
         if let Err(e) = std::fs::remove_file(&self.admin_path) {
             tracing::warn!(error = %e, "could not remove the admin socket");
+        }
+        if let Some(Err(e)) = match reloader {
+            Some(r) => Some(r.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "the TLS certificate reloader failed");
         }
         self.store.close().await;
         served.map_err(ServerError::Serve)

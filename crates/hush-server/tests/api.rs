@@ -253,7 +253,7 @@ async fn bad_signatures_unknown_devices_and_replays_are_refused_alike() {
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // No signature at all.
-    let res = reqwest::get(server.url("/v1/users/alice")).await.unwrap();
+    let res = common::http_client().get(server.url("/v1/users/alice")).send().await.unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A timestamp from an hour ago, validly signed.
@@ -325,7 +325,7 @@ async fn malformed_oversized_and_misrouted_requests_get_json_errors() {
     let res = client.get(&server, &alice, "/v1/inbox?limit=lots").await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
 
-    let res = reqwest::get(server.url("/health")).await.unwrap();
+    let res = common::http_client().get(server.url("/health")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), "ok");
     server.stop().await;

@@ -78,8 +78,8 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
         let _ = stopped.await;
     }));
     let pass = b"bench passphrase";
-    let mut alice = Client::register(&dir.join("alice"), &url, "alice", pass).await?;
-    let mut bob = Client::register(&dir.join("bob"), &url, "bob", pass).await?;
+    let mut alice = Client::register(&dir.join("alice"), &url, &Default::default(), "alice", pass).await?;
+    let mut bob = Client::register(&dir.join("bob"), &url, &Default::default(), "bob", pass).await?;
     alice.introduce("bob").await?;
     alice.send("bob", "warm-up").await?;
     bob.sync_and_take_unread().await?;
@@ -106,8 +106,8 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
     // batching), as independent chat clients would.
     let mut pairs = Vec::new();
     for i in 0..args.pairs {
-        let mut s = Client::register(&dir.join(format!("s{i}")), &url, &format!("sender{i}"), pass).await?;
-        let r = Client::register(&dir.join(format!("r{i}")), &url, &format!("receiver{i}"), pass).await?;
+        let mut s = Client::register(&dir.join(format!("s{i}")), &url, &Default::default(), &format!("sender{i}"), pass).await?;
+        let r = Client::register(&dir.join(format!("r{i}")), &url, &Default::default(), &format!("receiver{i}"), pass).await?;
         s.introduce(&format!("receiver{i}")).await?;
         s.send(&format!("receiver{i}"), "warm-up").await?;
         pairs.push((s, r));
@@ -233,7 +233,7 @@ async fn files(mib: u64, dir: &std::path::Path) -> anyhow::Result<()> {
     let handle = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
-    let mut alice = Client::register(&dir.join("alice"), &url, "alice", b"bench passphrase").await?;
+    let mut alice = Client::register(&dir.join("alice"), &url, &Default::default(), "alice", b"bench passphrase").await?;
     let opts = hush_client::drive::TransferOptions::default();
     let t = Instant::now();
     alice.put(&plain, Some("bench.bin"), 1, opts).await?;

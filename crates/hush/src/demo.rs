@@ -33,9 +33,9 @@ pub async fn run() -> anyhow::Result<()> {
     }));
     println!("hush demo: a server on {url}, its data in {}\n", data.display());
 
-    let mut alice = Client::register(&dir.path().join("alice"), &url, "alice", PASSPHRASE).await?;
-    let mut bob = Client::register(&dir.path().join("bob"), &url, "bob", PASSPHRASE).await?;
-    let mut carol = Client::register(&dir.path().join("carol"), &url, "carol", PASSPHRASE).await?;
+    let mut alice = Client::register(&dir.path().join("alice"), &url, &Default::default(), "alice", PASSPHRASE).await?;
+    let mut bob = Client::register(&dir.path().join("bob"), &url, &Default::default(), "bob", PASSPHRASE).await?;
+    let mut carol = Client::register(&dir.path().join("carol"), &url, &Default::default(), "carol", PASSPHRASE).await?;
     for c in [&alice, &bob, &carol] {
         println!("registered {:<6} device {}  identity {}", c.username(), c.device_id(), c.fingerprint());
     }

@@ -6,6 +6,7 @@
 
 mod backup_cmd;
 mod bench;
+mod client_config;
 mod demo;
 mod out;
 mod server_cmd;
@@ -25,6 +26,10 @@ struct Cli {
     /// The hush home of this device (keys and state, sealed with your passphrase).
     #[arg(long, global = true, env = "HUSH_HOME")]
     home: Option<PathBuf>,
+    /// Trust this private CA certificate (PEM) for an https:// server, besides the system's
+    /// authorities (default: `ca_cert` in the home's config.toml).
+    #[arg(long, global = true, env = "HUSH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,9 +43,9 @@ enum Command {
     Register {
         /// The username: 3-32 lowercase letters, digits, '_', '-', '.'.
         username: String,
-        /// The server, e.g. http://127.0.0.1:7777.
+        /// The server, e.g. https://hush.example.org (default: `server` in the home's config.toml).
         #[arg(long, env = "HUSH_SERVER")]
-        server: String,
+        server: Option<String>,
         /// Print the recovery phrase without asking for some of its words back (scripts).
         #[arg(long)]
         skip_phrase_check: bool,
@@ -54,9 +59,9 @@ enum Command {
     Recover {
         /// Your username.
         username: String,
-        /// The server.
+        /// The server (default: `server` in the home's config.toml).
         #[arg(long, env = "HUSH_SERVER")]
-        server: String,
+        server: Option<String>,
         /// Ask your guardians instead of typing the phrase.
         #[arg(long)]
         with_guardians: bool,
@@ -226,9 +231,9 @@ enum Command {
     Device(DeviceCmd),
     /// Check, as an independent auditor, that a server's key directory only ever grew.
     Audit {
-        /// The server.
+        /// The server (default: `server` in the home's config.toml).
         #[arg(long, env = "HUSH_SERVER")]
-        server: String,
+        server: Option<String>,
         /// Where to remember the last audited root (default: in the hush home).
         #[arg(long)]
         state: Option<PathBuf>,
@@ -376,9 +381,9 @@ enum DeviceCmd {
     Link {
         /// Your username.
         username: String,
-        /// The server.
+        /// The server (default: `server` in the home's config.toml).
         #[arg(long, env = "HUSH_SERVER")]
-        server: String,
+        server: Option<String>,
     },
     /// Revoke one of your other devices (lost or stolen): it is removed from every
     /// conversation and can read nothing sent afterwards.
@@ -450,9 +455,16 @@ fn passphrase(confirm: bool) -> anyhow::Result<Passphrase> {
     Ok(Passphrase(p))
 }
 
+/// The certificate authorities this command trusts (set once in `run`).
+static TRUST: std::sync::OnceLock<hush_client::tls::Trust> = std::sync::OnceLock::new();
+
+fn trust() -> hush_client::tls::Trust {
+    TRUST.get().cloned().unwrap_or_default()
+}
+
 fn open(home: &Path) -> anyhow::Result<Client> {
     let p = passphrase(false)?;
-    let c = Client::open(home, p.0.as_bytes())?;
+    let c = Client::open(home, p.0.as_bytes(), &trust())?;
     // Plaintext a killed `get` left is removed by whatever command runs next.
     c.clean_stale_outputs();
     Ok(c)
@@ -466,9 +478,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let home = home_dir(cli.home)?;
+    let config = client_config::load(&home)?;
+    let _ = TRUST.set(client_config::trust(&home, &config, cli.ca_cert)?);
+    let server_or_default = |flag: Option<String>| client_config::server(&home, &config, flag);
     match cli.command {
         Command::Server(_) | Command::Demo | Command::Bench(_) => Ok(()),
         Command::Audit { server, state } => {
+            let server = server_or_default(server)?;
             let state_path = state.unwrap_or_else(|| {
                 let name: String = server.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
                 home.join(format!("audit-{name}.json"))
@@ -478,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => anyhow::bail!("can't read {}: {e}", state_path.display()),
             };
-            let report = hush_client::kt::audit(&server, previous.as_ref()).await?;
+            let report = hush_client::kt::audit(&server, &trust(), previous.as_ref()).await?;
             if let Some(dir) = state_path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
@@ -500,8 +516,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "registration shows a recovery phrase to write down and asks for some of its words back; run it in a terminal, or pass --skip-phrase-check in scripts"
                 );
             }
+            let server = server_or_default(server)?;
             let p = passphrase(true)?;
-            let mut c = Client::register_invited(&home, &server, &username, p.0.as_bytes(), invite.as_deref()).await?;
+            let mut c = Client::register_invited(&home, &server, &trust(), &username, p.0.as_bytes(), invite.as_deref()).await?;
+            client_config::remember(&home, &server, &trust())?;
             println!("registered {} on {} (device {})", c.username(), c.server(), c.device_id());
             println!("identity key fingerprint: {}", c.fingerprint());
             if let Some(phrase) = c.take_recovery_phrase() {
@@ -510,12 +528,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Recover { username, server, with_guardians: true, wait } => {
+            let server = server_or_default(server)?;
             let p = passphrase(true)?;
-            let c = hush_client::recover_with_guardians(&home, &server, &username, p.0.as_bytes(), std::time::Duration::from_secs(wait), |code| {
+            let c = hush_client::recover_with_guardians(&home, &server, &trust(), &username, p.0.as_bytes(), std::time::Duration::from_secs(wait), |code| {
                 println!("Ask your guardians to confirm it is you (call them), then to run:\n\n    hush recovery approve {username} {code}\n");
                 println!("Waiting for their approvals...");
             })
             .await?;
+            client_config::remember(&home, &server, &trust())?;
             println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
             Ok(())
         }
@@ -532,6 +552,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Recover { username, server, .. } => {
+            let server = server_or_default(server)?;
             let phrase = match std::env::var("HUSH_RECOVERY_PHRASE") {
                 Ok(p) => zeroize::Zeroizing::new(p),
                 Err(_) if std::io::stdin().is_terminal() => {
@@ -540,7 +561,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(_) => anyhow::bail!("no recovery phrase: set HUSH_RECOVERY_PHRASE or run in a terminal"),
             };
             let p = passphrase(true)?;
-            let c = hush_client::recover(&home, &server, &username, &phrase, p.0.as_bytes()).await?;
+            let c = hush_client::recover(&home, &server, &trust(), &username, &phrase, p.0.as_bytes()).await?;
+            client_config::remember(&home, &server, &trust())?;
             println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
             println!("your contacts and their verification are back; your conversations add this device as their members sync");
             println!("if a lost device may be in someone else's hands, revoke it: hush device list, then hush device revoke ID");
@@ -987,12 +1009,14 @@ async fn conversation(home: &Path, cmd: ConversationCmd) -> anyhow::Result<()> {
 async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Link { username, server } => {
+            let server = client_config::server(home, &client_config::load(home)?, server)?;
             let p = passphrase(true)?;
-            let c = hush_client::link::link_new_device(home, &server, &username, p.0.as_bytes(), |code| {
+            let c = hush_client::link::link_new_device(home, &server, &trust(), &username, p.0.as_bytes(), |code| {
                 println!("On a device already signed in as {username}, run:\n\n    hush device approve {code}\n");
                 println!("Waiting for approval...");
             })
             .await?;
+            client_config::remember(home, &server, &trust())?;
             println!("linked: {} device {}", c.username(), c.device_id());
             Ok(())
         }
@@ -1026,7 +1050,7 @@ async fn device(home: &Path, cmd: DeviceCmd) -> anyhow::Result<()> {
 async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
     let p = passphrase(false)?;
     let mut output = out::Output::new();
-    let mut c = Client::open(home, p.0.as_bytes())?;
+    let mut c = Client::open(home, p.0.as_bytes(), &trust())?;
     deliver_unread(&mut c, &mut output, json).await?;
     if output.closed() {
         return Ok(());
@@ -1034,7 +1058,7 @@ async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
     let (url, headers) = c.websocket_request()?;
     // Release the home so other hush commands can use it between syncs.
     drop(c);
-    let mut notify = hush_client::push::connect(&url, headers).await?;
+    let mut notify = hush_client::push::connect(&url, headers, &trust()).await?;
     loop {
         tokio::select! {
             ev = notify.next() => {
@@ -1043,7 +1067,7 @@ async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
             _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
-        let mut c = Client::open(home, p.0.as_bytes())?;
+        let mut c = Client::open(home, p.0.as_bytes(), &trust())?;
         deliver_unread(&mut c, &mut output, json).await?;
         if output.closed() {
             return Ok(());

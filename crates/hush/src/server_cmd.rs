@@ -126,6 +126,13 @@ struct ServerArgs {
     /// front of it.
     #[arg(long, env = "HUSH_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Terminate TLS with this certificate chain (PEM, leaf first); needs --tls-key. Both
+    /// files are read again when they change, or on SIGHUP.
+    #[arg(long, env = "HUSH_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "HUSH_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Allow a non-loopback address because a TLS proxy (nginx, Caddy...) terminates TLS.
     #[arg(long, env = "HUSH_BEHIND_TLS_PROXY")]
     behind_tls_proxy: bool,
@@ -213,6 +220,10 @@ const KEYS: &[&str] = &[
 #[derive(Debug, Serialize)]
 struct Effective {
     listen: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
     behind_tls_proxy: bool,
     data_dir: PathBuf,
     max_body_bytes: usize,
@@ -246,12 +257,6 @@ fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     }
     let config: FileConfig = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("the config file {} has a bad value{}: {}", path.display(), at_line(&text, &e), e.message().trim()))?;
-    if config.tls_cert.is_some() || config.tls_key.is_some() {
-        anyhow::bail!(
-            "the config file {} sets tls_cert or tls_key, which this hush server does not support yet; put a TLS proxy in front and use behind_tls_proxy",
-            path.display()
-        );
-    }
     Ok(config)
 }
 
@@ -279,6 +284,8 @@ impl ServerArgs {
         let d = hush_server::ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 7777)), PathBuf::from("./hush-data"));
         Ok(Effective {
             listen: self.listen.or(file.listen).unwrap_or(d.listen),
+            tls_cert: self.tls_cert.clone().or(file.tls_cert),
+            tls_key: self.tls_key.clone().or(file.tls_key),
             behind_tls_proxy: self.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
             data_dir: self.data.clone().or(file.data_dir).unwrap_or(d.data_dir),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
@@ -342,9 +349,15 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         print!("{}", print_config(&e)?);
         return Ok(());
     }
-    if !e.listen.ip().is_loopback() && !e.behind_tls_proxy {
+    let tls = match (e.tls_cert.clone(), e.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some(hush_server::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key (the certificate's private key)"),
+        (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (the certificate it belongs to)"),
+    };
+    if tls.is_none() && !e.listen.ip().is_loopback() && !e.behind_tls_proxy {
         anyhow::bail!(
-            "hush server speaks plain HTTP, so it listens only on loopback; put a TLS proxy in front and pass --behind-tls-proxy to listen on {}",
+            "without --tls-cert and --tls-key hush server speaks plain HTTP, so it listens only on loopback; pass them, or put a TLS proxy in front and pass --behind-tls-proxy, to listen on {}",
             e.listen
         );
     }
@@ -357,6 +370,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     config.kt_publish_interval = std::time::Duration::from_secs(e.kt_publish_interval_secs.max(1));
     config.registration = e.registration;
     config.metrics_listen = e.metrics_listen;
+    config.tls = tls;
     let server = hush_server::Server::bind(config).await?;
     tracing::info!(registration = %e.registration, "registration policy");
     // Scripts and tests wait for these lines; in JSON mode the log lines above say it.
@@ -364,7 +378,8 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         if let Some(m) = server.metrics_addr() {
             eprintln!("hush server metrics on http://{m}/metrics");
         }
-        eprintln!("hush server listening on http://{}", server.local_addr());
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        eprintln!("hush server listening on {scheme}://{}", server.local_addr());
     }
     server.run(crate::shutdown_signal()).await?;
     Ok(())

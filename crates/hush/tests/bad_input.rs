@@ -59,7 +59,7 @@ fn the_server_answers_bad_requests_with_4xx_and_a_message() {
     let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = http_client();
         let check = |status: u16, body: &str, want: u16, what: &str| {
             assert_eq!(status, want, "{what}: {body}");
             let e: hush_proto::ErrorBody = serde_json::from_str(body).unwrap_or_else(|_| panic!("{what}: not a JSON error: {body}"));

@@ -211,10 +211,17 @@ pub struct Client {
     pub http: reqwest::Client,
 }
 
+/// A plain reqwest client. reqwest is built with rustls but no crypto provider of its
+/// own (hush hands it a ring configuration), so tests name the process default first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 impl Client {
     pub fn new() -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 

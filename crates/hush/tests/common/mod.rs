@@ -21,6 +21,8 @@ pub struct Server {
     pub url: String,
     pub addr: String,
     pub data: PathBuf,
+    /// What the server wrote on standard error after its startup line.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -43,17 +45,31 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let mut addr = String::new();
+        let mut scheme = "http";
+        let mut early = Vec::new();
         for line in lines.by_ref() {
             let line = line.expect("read stderr");
             if let Some(rest) = line.strip_prefix("hush server listening on http://") {
                 addr = rest.trim().to_owned();
                 break;
             }
+            if let Some(rest) = line.strip_prefix("hush server listening on https://") {
+                addr = rest.trim().to_owned();
+                scheme = "https";
+                break;
+            }
+            early.push(line);
         }
-        assert!(!addr.is_empty(), "server did not start");
+        assert!(!addr.is_empty(), "server did not start: {}", early.join("\n"));
         // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url: format!("http://{addr}"), addr, data: data.to_owned() }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Server { child, url: format!("{scheme}://{addr}"), addr, data: data.to_owned(), log }
     }
 
     pub fn kill9(&mut self) {
@@ -215,7 +231,7 @@ impl Proxy {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         rt.spawn(async move {
-            let client = reqwest::Client::new();
+            let client = http_client();
             let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
                 let client = client.clone();
                 let upstream = upstream.clone();
@@ -282,6 +298,13 @@ pub fn edit_inbox(body: Vec<u8>, f: impl FnOnce(&mut Vec<hush_proto::InboxItem>)
     };
     f(&mut inbox.items);
     serde_json::to_vec(&inbox).expect("json")
+}
+
+/// A plain reqwest client. reqwest is built with rustls but no crypto provider of its
+/// own (hush hands it a ring configuration), so tests name the process default first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub fn tempdir() -> tempfile::TempDir {
