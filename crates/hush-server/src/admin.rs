@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use axum::extract::{Path as PathParam, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
