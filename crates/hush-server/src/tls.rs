@@ -9,7 +9,7 @@
 //!
 //! Each connection's handshake runs in its own task with a deadline
 //! ([`HANDSHAKE_TIMEOUT`]), so a slow or silent client never holds up the others; finished
-//! handshakes are handed to axum through [`TlsListener`], which stops accepting when axum's
+//! handshakes are handed to axum through `TlsListener`, which stops accepting when axum's
 //! graceful shutdown drops it.
 
 use std::fmt;

@@ -38,12 +38,12 @@ struct Cli {
 enum Command {
     /// Run a hush server (`hush server [flags]`), or an operator's command on the server
     /// running on this machine (`hush server users`, `invite`, `disable`...).
-    Server(server_cmd::ServerCli),
+    Server(Box<server_cmd::ServerCli>),
     /// Create an account (identity key and this first device) on a server.
     Register {
         /// The username: 3-32 lowercase letters, digits, '_', '-', '.'.
         username: String,
-        /// The server, e.g. https://hush.example.org (default: `server` in the home's config.toml).
+        /// The server, e.g. `https://hush.example.org` (default: `server` in the home's config.toml).
         #[arg(long, env = "HUSH_SERVER")]
         server: Option<String>,
         /// Print the recovery phrase without asking for some of its words back (scripts).
@@ -472,7 +472,7 @@ fn open(home: &Path) -> anyhow::Result<Client> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Server(args) => return server_cmd::run(args).await,
+        Command::Server(args) => return server_cmd::run(*args).await,
         Command::Demo => return demo::run().await,
         Command::Bench(args) => return bench::run(args).await,
         _ => {}
