@@ -95,20 +95,35 @@ pub fn escape_lines<'a>(s: &'a str, continuation: &str) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
-/// `YYYY-MM-DD HH:MM UTC` (civil date from days since 1970, Howard Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM UTC` for a time in unix milliseconds; times outside what a calendar
+/// can show are clamped to its ends.
 pub fn date_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem / 60) % 60)
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(if ms < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    });
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// A byte count for a person: "1 byte", "512 bytes", "1.5 MiB", "16 GiB" (binary units, at
+/// most one decimal, none when it is zero).
+pub fn human_bytes(n: u64) -> String {
+    if n < 1024 {
+        return if n == 1 { "1 byte".to_owned() } else { format!("{n} bytes") };
+    }
+    let text = bytesize::ByteSize(n).display().iec().to_string();
+    match text.split_once(' ') {
+        Some((number, unit)) => format!("{} {unit}", number.strip_suffix(".0").unwrap_or(number)),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +142,26 @@ mod tests {
         assert_eq!(escape("👨\u{200D}👩"), "👨\u{200D}👩");
         // Invisible format characters that could hide a difference between two names.
         assert_eq!(escape("ad\u{AD}min\u{2060}\u{E0041}"), "ad\\u{ad}min\\u{2060}\\u{e0041}");
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(date_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date_utc(1_767_225_599_000), "2025-12-31 23:59 UTC");
+        assert_eq!(date_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(date_utc(-60_000), "1969-12-31 23:59 UTC");
+        assert!(date_utc(i64::MAX).ends_with(" UTC"));
+    }
+
+    #[test]
+    fn byte_counts_read_naturally() {
+        assert_eq!(human_bytes(0), "0 bytes");
+        assert_eq!(human_bytes(1), "1 byte");
+        assert_eq!(human_bytes(1023), "1023 bytes");
+        assert_eq!(human_bytes(1024), "1 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10_000), "9.8 KiB");
+        assert_eq!(human_bytes(16 * 1024 * 1024 * 1024), "16 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16 EiB");
     }
 }

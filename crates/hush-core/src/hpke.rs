@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 
 const INFO: &[u8] = b"hush-seal-v1";
-const ALPHABET: &[u8; 32] = b"ABCDEFGHJKMNPQRSTVWXYZ0123456789";
+use crate::ids::CODE_ALPHABET as ALPHABET;
 
 fn config() -> HpkeConfig {
     HpkeConfig(HpkeKemType::DhKem25519, HpkeKdfType::HkdfSha256, HpkeAeadType::ChaCha20Poly1305)
@@ -75,7 +75,8 @@ pub fn seal_with_context(hpke_public: &[u8], context: &[u8], bundle: &[u8]) -> R
         .map_err(|e| SealError::Crypto(format!("{e:?}")))?;
     let kem = ct.kem_output.as_slice();
     let mut out = Vec::with_capacity(2 + kem.len() + ct.ciphertext.as_slice().len());
-    out.extend_from_slice(&u16::try_from(kem.len()).unwrap_or(u16::MAX).to_be_bytes());
+    #[allow(clippy::expect_used, reason = "the X25519 KEM output is 32 bytes")]
+    out.extend_from_slice(&u16::try_from(kem.len()).expect("a KEM output is 32 bytes").to_be_bytes());
     out.extend_from_slice(kem);
     out.extend_from_slice(ct.ciphertext.as_slice());
     Ok(out)

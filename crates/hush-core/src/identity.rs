@@ -160,6 +160,11 @@ impl SecretKey {
         SecretKey(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    /// The key whose 32 secret bytes are `seed` (a derived key; Ed25519 takes any 32 bytes).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        SecretKey(SigningKey::from_bytes(seed))
+    }
+
     /// Restores a key from its 32 secret bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
         let arr: Zeroizing<[u8; 32]> =
@@ -224,8 +229,8 @@ impl DeviceCertificate {
             identity_key: identity.public(),
             issued_at: crate::now_ms(),
         };
-        // Serializing a plain struct of strings, arrays and integers cannot fail.
-        let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
+        #[allow(clippy::expect_used, reason = "a struct of strings, byte arrays and integers always serializes to JSON")]
+        let body_bytes = serde_json::to_vec(&body).expect("a certificate body serializes");
         let signature = identity.sign(&[CERT_CONTEXT, &body_bytes].concat());
         DeviceCertificate {
             body,
@@ -267,7 +272,8 @@ impl DeviceCertificate {
 
     /// The encoded certificate.
     pub fn encode(&self) -> Vec<u8> {
-        let len = u16::try_from(self.body_bytes.len()).unwrap_or(u16::MAX);
+        #[allow(clippy::expect_used, reason = "a body is a validated username, a hex device id, two keys and a time: a few hundred bytes")]
+        let len = u16::try_from(self.body_bytes.len()).expect("a certificate body is under 64 KiB");
         let mut out = Vec::with_capacity(2 + self.body_bytes.len() + 64);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.body_bytes);

@@ -4,6 +4,7 @@
 //! - [`files`]: the file format: age v1 content, sealed and signed manifests, signed and
 //!   versioned space states. **This is where a file is encrypted** ([`files::encrypt`]).
 //! - [`guardians`]: k-of-n splitting of the guardians' recovery secret.
+//! - [`ids`]: group ids, space names and the code alphabet, shared by client and server.
 //! - [`identity`]: user identity keys, device keys and the device certificates that
 //!   chain one to the other (cross-signing).
 //! - [`kt`]: key transparency: what the directory commits to, and the proof checks.
@@ -16,6 +17,7 @@
 //! - [`link`]: linking a new device with a short code and SPAKE2.
 //! - [`hpke`]: sealing to a device's one-time HPKE key, and codes people compare.
 //! - [`message`]: the plaintext payload carried inside MLS application messages.
+//! - [`primitives`]: the AEAD, HKDF and HMAC every hush envelope is built from.
 //! - [`recovery`]: the recovery phrase, and the sealed account backup it unlocks.
 //! - [`safety`]: safety numbers and their QR payload.
 //! - [`sealed`]: passphrase-sealed blobs, used for the client's local store at rest.
@@ -29,10 +31,12 @@ pub mod files;
 pub mod guardians;
 pub mod hpke;
 pub mod identity;
+pub mod ids;
 pub mod kt;
 pub mod message;
 pub mod link;
 pub mod mls;
+pub mod primitives;
 pub mod recovery;
 pub mod safety;
 pub mod sealed;

@@ -11,17 +11,13 @@
 //! accepts one answer per request, so a wrong guess burns it, and an altered PAKE
 //! message makes the key confirmation fail on both ends.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 use zeroize::Zeroizing;
 
+use crate::primitives;
 use crate::identity::PublicKey;
 
-const ALPHABET: &[u8; 32] = b"ABCDEFGHJKMNPQRSTVWXYZ0123456789";
+use crate::ids::{CODE_ALPHABET as ALPHABET, LINK_SELECTOR_LEN};
 
 /// Errors while linking, one sentence each.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,19 +44,19 @@ pub struct LinkCode {
 impl LinkCode {
     /// A fresh code.
     pub fn generate() -> Self {
-        let r: [u8; 4] = rand::random();
+        let r: [u8; LINK_SELECTOR_LEN] = rand::random();
         let selector = r.iter().map(|b| char::from(ALPHABET[usize::from(*b) & 31])).collect();
-        let n = rand::random::<u32>() % 1_000_000;
+        let n: u32 = rand::Rng::gen_range(&mut rand::thread_rng(), 0..1_000_000);
         LinkCode { selector, secret: Zeroizing::new(format!("{n:06}")) }
     }
 
     /// Parses what a person typed (case, spaces and dashes ignored).
     pub fn parse(text: &str) -> Result<Self, LinkError> {
         let clean: String = text.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
-        if clean.len() != 10 {
+        if clean.len() != LINK_SELECTOR_LEN + 6 {
             return Err(LinkError::BadCode);
         }
-        let (sel, digits) = clean.split_at(4);
+        let (sel, digits) = clean.split_at(LINK_SELECTOR_LEN);
         if !sel.bytes().all(|b| ALPHABET.contains(&b)) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(LinkError::BadCode);
         }
@@ -106,13 +102,11 @@ impl Pake {
         transcript.extend_from_slice(&a);
         transcript.extend_from_slice(&(b.len() as u32).to_be_bytes());
         transcript.extend_from_slice(&b);
-        let hk = Hkdf::<Sha256>::new(Some(&transcript), &key);
-        let mut out = [Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32])];
-        for (k, info) in out.iter_mut().zip([b"existing device confirms".as_slice(), b"new device key mac", b"bundle key"]) {
-            let _ = hk.expand(info, k.as_mut());
-        }
-        let [confirm, device_mac, seal] = out;
-        Ok(LinkSession { confirm, device_mac, seal })
+        Ok(LinkSession {
+            confirm: primitives::hkdf32(&transcript, key.as_slice(), b"existing device confirms"),
+            device_mac: primitives::hkdf32(&transcript, key.as_slice(), b"new device key mac"),
+            seal: primitives::hkdf32(&transcript, key.as_slice(), b"bundle key"),
+        })
     }
 }
 
@@ -124,20 +118,11 @@ pub struct LinkSession {
 }
 
 fn mac(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts any key length; this cannot fail.
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(data);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
+    primitives::hmac(key, data).to_vec()
 }
 
 fn check(key: &[u8; 32], data: &[u8], tag: &[u8]) -> Result<(), LinkError> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| LinkError::Mismatch)?;
-    m.update(data);
-    m.verify_slice(tag).map_err(|_| LinkError::Mismatch)
+    if primitives::hmac_verify(key, data, tag) { Ok(()) } else { Err(LinkError::Mismatch) }
 }
 
 impl LinkSession {
@@ -163,25 +148,15 @@ impl LinkSession {
 
     /// Seals the account bundle for the new device, bound to its signing key.
     pub fn seal(&self, device_key: &PublicKey, bundle: &[u8]) -> Vec<u8> {
-        let nonce: [u8; 24] = rand::random();
-        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.seal.as_slice()));
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: bundle, aad: &device_key.0 })
-            .unwrap_or_default();
-        [nonce.as_slice(), &ct].concat()
+        primitives::seal(&self.seal, &device_key.0, bundle)
     }
 
     /// Opens the account bundle.
     pub fn open(&self, device_key: &PublicKey, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, LinkError> {
-        if sealed.len() < 24 + 16 {
+        if sealed.len() < primitives::NONCE_LEN + primitives::TAG_LEN {
             return Err(LinkError::Malformed);
         }
-        let (nonce, ct) = sealed.split_at(24);
-        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.seal.as_slice()));
-        cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &device_key.0 })
-            .map(Zeroizing::new)
-            .map_err(|_| LinkError::Mismatch)
+        primitives::open(&self.seal, &device_key.0, sealed).map_err(|_| LinkError::Mismatch)
     }
 }
 

@@ -90,7 +90,8 @@ impl Payload {
 
     /// Encodes for encryption.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        #[allow(clippy::expect_used, reason = "strings, numbers and byte lists always serialize to JSON")]
+        serde_json::to_vec(self).expect("a payload serializes")
     }
 
     /// Decodes a decrypted payload.
@@ -118,7 +119,8 @@ pub struct Envelope {
 impl Envelope {
     /// Encodes for encryption.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        #[allow(clippy::expect_used, reason = "strings, numbers and byte lists always serialize to JSON")]
+        serde_json::to_vec(self).expect("a payload serializes")
     }
 
     /// Decodes a decrypted plaintext: an envelope, or a bare payload (sequence number 0,

@@ -9,12 +9,9 @@
 //! The server holds neither the phrase nor anything derived from it that it could use.
 
 use bip39::Mnemonic;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::primitives;
 use crate::identity::SecretKey;
 
 const SALT: &[u8] = b"hush-recovery-v1";
@@ -42,11 +39,8 @@ impl RecoveryPhrase {
     /// A fresh phrase from 256 random bits.
     pub fn generate() -> Self {
         let entropy = Zeroizing::new(rand::random::<[u8; 32]>());
-        // 32 bytes is a valid BIP-39 entropy length, so this cannot fail.
-        match Mnemonic::from_entropy(entropy.as_slice()) {
-            Ok(m) => RecoveryPhrase(m),
-            Err(_) => RecoveryPhrase::generate(),
-        }
+        #[allow(clippy::expect_used, reason = "BIP-39 accepts 32 bytes of entropy (24 words)")]
+        RecoveryPhrase(Mnemonic::from_entropy(entropy.as_slice()).expect("32 bytes is a valid BIP-39 entropy length"))
     }
 
     /// Parses a phrase a person typed (case, extra spaces ignored).
@@ -79,17 +73,9 @@ impl RecoveryPhrase {
 /// The backup key and recovery auth key a 256-bit secret stands for, under a salt that
 /// names its use (the phrase, or the guardians' secret).
 pub fn keys_from_secret(secret: &[u8], salt: &[u8]) -> RecoveryKeys {
-    let hk = Hkdf::<Sha256>::new(Some(salt), secret);
-    let mut backup = Zeroizing::new([0u8; 32]);
-    let mut auth = Zeroizing::new([0u8; 32]);
-    // 32-byte outputs are far below HKDF's limit; these cannot fail.
-    let _ = hk.expand(b"backup key", backup.as_mut());
-    let _ = hk.expand(b"recovery auth key", auth.as_mut());
-    let auth_key = match SecretKey::from_bytes(auth.as_ref()) {
-        Ok(k) => k,
-        Err(_) => SecretKey::generate(),
-    };
-    RecoveryKeys { backup_key: backup, auth_key }
+    let backup = primitives::hkdf32(salt, secret, b"backup key");
+    let auth = primitives::hkdf32(salt, secret, b"recovery auth key");
+    RecoveryKeys { backup_key: backup, auth_key: SecretKey::from_seed(&auth) }
 }
 
 /// Keys derived from a recovery phrase. No `Debug`; zeroized on drop.
@@ -111,25 +97,15 @@ fn aad(username: &str, version: u64) -> Vec<u8> {
 
 /// Seals a backup of `username`'s account at `version`: `nonce[24] ‖ ciphertext`.
 pub fn seal_backup(backup_key: &[u8; 32], username: &str, version: u64, plaintext: &[u8]) -> Vec<u8> {
-    let nonce: [u8; 24] = rand::random();
-    let cipher = XChaCha20Poly1305::new(backup_key.into());
-    let ct = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad(username, version) })
-        .unwrap_or_default();
-    [nonce.as_slice(), &ct].concat()
+    primitives::seal(backup_key, &aad(username, version), plaintext)
 }
 
 /// Opens a backup; fails unless it was sealed with this key for this username and version.
 pub fn open_backup(backup_key: &[u8; 32], username: &str, version: u64, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecoveryError> {
-    if sealed.len() < 24 + 16 {
+    if sealed.len() < primitives::NONCE_LEN + primitives::TAG_LEN {
         return Err(RecoveryError::Malformed);
     }
-    let (nonce, ct) = sealed.split_at(24);
-    let cipher = XChaCha20Poly1305::new(backup_key.into());
-    cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad(username, version) })
-        .map(Zeroizing::new)
-        .map_err(|_| RecoveryError::WrongPhraseOrTampered)
+    primitives::open(backup_key, &aad(username, version), sealed).map_err(|_| RecoveryError::WrongPhraseOrTampered)
 }
 
 #[cfg(test)]

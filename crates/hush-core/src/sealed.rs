@@ -5,9 +5,9 @@
 //! where `key = Argon2id(passphrase, salt, m, t, p)`. Changing any byte fails to open.
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
+
+use crate::primitives;
 
 const MAGIC: &[u8; 9] = b"HUSHSEAL1";
 const HEADER_LEN: usize = 9 + 12 + 16 + 24;
@@ -72,11 +72,7 @@ impl SealKey {
         out.extend_from_slice(&self.cost.2.to_be_bytes());
         out.extend_from_slice(&self.salt);
         out.extend_from_slice(&nonce);
-        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.key.as_slice()));
-        // Encryption with a valid key and nonce only fails for inputs over 256 GiB.
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &out })
-            .unwrap_or_default();
+        let ct = primitives::encrypt(&self.key, &nonce, &out, plaintext);
         out.extend_from_slice(&ct);
         out
     }
@@ -88,12 +84,9 @@ impl SealKey {
             return Err(SealError::WrongPassphraseOrTampered);
         }
         let (header, ct) = sealed.split_at(HEADER_LEN);
-        let nonce = XNonce::from_slice(&header[HEADER_LEN - 24..]);
-        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.key.as_slice()));
-        cipher
-            .decrypt(nonce, Payload { msg: ct, aad: header })
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::WrongPassphraseOrTampered)
+        let mut nonce = [0u8; primitives::NONCE_LEN];
+        nonce.copy_from_slice(&header[HEADER_LEN - primitives::NONCE_LEN..]);
+        primitives::decrypt(&self.key, &nonce, header, ct).map_err(|_| SealError::WrongPassphraseOrTampered)
     }
 }
 
