@@ -230,7 +230,7 @@ mod formats {
         let v2 = SignedState::sign(&StateBody { version: 2, previous: seen.hash.clone(), ..body.clone() }, &w.key, &w.cert).unwrap();
         let v3 = SignedState::sign(&StateBody { version: 3, previous: sha256_hex(&v2), ..body.clone() }, &w.key, &w.cert).unwrap();
         let (v3_body, _) = SignedState::open(&v3).unwrap();
-        assert!(files::check_chain("drive:alice", &seen, &v3_body, &sha256_hex(&v3), &[v2.clone()], &mut trust).is_ok());
+        assert!(files::check_chain("drive:alice", &seen, &v3_body, &sha256_hex(&v3), std::slice::from_ref(&v2), &mut trust).is_ok());
 
         for bad in json_attacks(&state, 3) {
             assert!(SignedState::open(&bad).is_err(), "{:?}", String::from_utf8_lossy(&bad));

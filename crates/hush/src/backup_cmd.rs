@@ -4,7 +4,7 @@
 use std::path::Path;
 
 fn utc(ms: i64) -> String {
-    crate::format_date(ms)
+    hush_core::display::date_utc(ms)
 }
 
 pub async fn backup(data: &Path, dest: &Path) -> anyhow::Result<()> {

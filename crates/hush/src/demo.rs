@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hush_client::Client;
 
-use crate::print_message;
+use crate::out::print_message;
 
 const PASSPHRASE: &[u8] = b"demo passphrase (not for real use)";
 

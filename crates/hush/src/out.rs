@@ -10,6 +10,8 @@
 
 use std::io::Write as _;
 
+use hush_client::Received;
+
 /// Where messages go, and whether the reader is still there.
 pub struct Output {
     stdout: std::io::Stdout,
@@ -91,4 +93,42 @@ fn is_pipe() -> bool {
 #[cfg(not(unix))]
 fn is_pipe() -> bool {
     false
+}
+
+/// One message as the terminal shows it, or as one JSON line; ends with a newline. Every
+/// field that came from someone else is escaped (see [`hush_core::display`]).
+pub(crate) fn format_message(m: &Received, json: bool) -> String {
+    use hush_core::display::{escape, escape_lines};
+    if json {
+        return format!(
+            "{}\n",
+            serde_json::json!({
+                "conversation": escape(&m.conversation), "conversation_id": m.conversation_id, "sender": escape(&m.sender),
+                "sender_device": escape(&m.sender_device), "kind": m.kind, "text": escape_lines(&m.text, ""), "sent_at": m.sent_at,
+                "received_at": m.received_at, "late": m.late,
+            })
+        );
+    }
+    let time = format_time(m.sent_at);
+    let (conv, sender) = (escape(&m.conversation), escape(&m.sender));
+    // Continuation lines of a message are indented: they never start like a line of
+    // their own ("[12:00:00 UTC] ...").
+    let text = escape_lines(&m.text, "        ");
+    match m.kind.as_str() {
+        "text" if m.late => format!("[{time}] {conv} | {sender} (late): {text}\n"),
+        "text" => format!("[{time}] {conv} | {sender}: {text}\n"),
+        "warning" => format!("[{time}] {conv} | WARNING: {}\n", escape(&m.text)),
+        "history" => format!("[{time}] {conv} | (earlier) {sender}: {text}\n"),
+        _ => format!("[{time}] {conv} | * {}\n", escape(&m.text)),
+    }
+}
+
+pub(crate) fn print_message(m: &Received, json: bool) {
+    print!("{}", format_message(m, json));
+}
+
+fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02} UTC")
 }

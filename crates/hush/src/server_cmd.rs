@@ -381,7 +381,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let scheme = if server.is_tls() { "https" } else { "http" };
         eprintln!("hush server listening on {scheme}://{}", server.local_addr());
     }
-    server.run(crate::shutdown_signal()).await?;
+    server.run(crate::signal::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -429,7 +429,7 @@ async fn admin(cmd: ServerCmd) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::json!({ "tokens": answer.tokens, "expires_at_ms": answer.expires_at_ms }));
             } else {
-                let until = crate::format_date(answer.expires_at_ms);
+                let until = hush_core::display::date_utc(answer.expires_at_ms);
                 for t in &answer.tokens {
                     println!("{t}  (single use, expires {until})");
                 }
@@ -451,7 +451,7 @@ async fn admin(cmd: ServerCmd) -> anyhow::Result<()> {
                         "{:width$}  {:>7}  {:<20}  {:>10}  {}",
                         u.username,
                         u.devices,
-                        crate::format_date(u.last_active_ms),
+                        hush_core::display::date_utc(u.last_active_ms),
                         human_bytes(u.storage_bytes),
                         if u.disabled { "disabled" } else { "active" }
                     );
