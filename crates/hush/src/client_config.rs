@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use hush_client::tls::Trust;
+use hush_proto::fsio::io_reason;
 
 /// The file's name inside the hush home.
 pub const FILE: &str = "config.toml";
@@ -84,15 +85,7 @@ pub fn remember(home: &Path, server: &str, trust: &Trust) -> anyhow::Result<()> 
     }
     let path = home.join(FILE);
     let text = toml::to_string(&config).context("can't write the client configuration")?;
-    let tmp = home.join(format!("{FILE}.tmp"));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
+    hush_proto::fsio::write_atomic(&path, text.as_bytes())
         .map_err(|e| anyhow::anyhow!("can't write the client configuration {}: {}", path.display(), io_reason(&e)))
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.find(" (os error").map_or(text.as_str(), |i| &text[..i]);
-    let mut chars = text.chars();
-    chars.next().map(|f| f.to_lowercase().chain(chars).collect()).unwrap_or_default()
-}

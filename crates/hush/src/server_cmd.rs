@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use hush_proto::fsio::io_reason;
 use hush_server::Registration;
 use serde::{Deserialize, Serialize};
 
@@ -244,7 +245,7 @@ akd=warn,akd_core=warn,openmls=warn,object_store=warn,reqwest=warn,tungstenite=w
 /// Reads the config file, refusing unknown keys with one sentence.
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("can't read the config file {}: {}", path.display(), io_phrase(&e)))?;
+        .map_err(|e| anyhow::anyhow!("can't read the config file {}: {}", path.display(), io_reason(&e)))?;
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| anyhow::anyhow!("the config file {} is not valid TOML{}: {}", path.display(), at_line(&text, &e), e.message().trim()))?;
@@ -265,14 +266,6 @@ fn at_line(text: &str, e: &toml::de::Error) -> String {
     e.span()
         .map(|s| format!(" at line {}", text[..s.start.min(text.len())].matches('\n').count() + 1))
         .unwrap_or_default()
-}
-
-/// An I/O error as a lowercase phrase without the OS error number.
-fn io_phrase(e: &std::io::Error) -> String {
-    let t = e.to_string();
-    let t = t.split(" (os error").next().unwrap_or(&t).to_owned();
-    let mut c = t.chars();
-    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 impl ServerArgs {
@@ -403,21 +396,6 @@ async fn call(a: &AdminArgs, method: &str, path: &str, body: Option<serde_json::
     Ok(hush_server::admin::call(&dir, method, path, body.as_ref()).await?)
 }
 
-/// Sizes in binary units.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 async fn admin(cmd: ServerCmd) -> anyhow::Result<()> {
     match cmd {
         ServerCmd::Backup { dest, admin } => crate::backup_cmd::backup(&admin_data_dir(&admin)?, &dest).await?,
@@ -452,7 +430,7 @@ async fn admin(cmd: ServerCmd) -> anyhow::Result<()> {
                         u.username,
                         u.devices,
                         hush_core::display::date_utc(u.last_active_ms),
-                        human_bytes(u.storage_bytes),
+                        hush_core::display::human_bytes(u.storage_bytes),
                         if u.disabled { "disabled" } else { "active" }
                     );
                 }
@@ -497,7 +475,7 @@ async fn admin(cmd: ServerCmd) -> anyhow::Result<()> {
                 println!("users            {} ({} disabled)", s.stats.users, s.stats.disabled_users);
                 println!("devices          {}", s.stats.devices);
                 println!("messages queued  {}", s.stats.messages_queued);
-                println!("storage          {} ({} bytes)", human_bytes(s.stats.storage_bytes), s.stats.storage_bytes);
+                println!("storage          {} ({} bytes)", hush_core::display::human_bytes(s.stats.storage_bytes), s.stats.storage_bytes);
                 println!("directory epoch  {}", s.directory_epoch);
             }
         }

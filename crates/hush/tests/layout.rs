@@ -353,3 +353,73 @@ fn the_cycle_finder_finds_a_cycle() {
     assert!(found.contains(&vec!["super".into(), "g".into(), "h".into()]), "{found:?}");
     assert!(!found.iter().any(|p| p.contains(&"x".to_string())), "{found:?}");
 }
+
+/// Whether `name` is defined (as a function, type, module, constant or enum variant) in `src`.
+fn defines(src: &str, name: &str) -> bool {
+    let lower = name.chars().next().is_some_and(|c| c.is_lowercase() || c == '_');
+    let kinds: &[&str] = if lower { &["fn ", "mod ", "static ", "let "] } else { &["struct ", "enum ", "trait ", "type ", "const ", "static "] };
+    kinds.iter().any(|k| src.contains(&format!("{k}{name}")))
+        || (!lower
+            && src.lines().any(|l| {
+                let t = l.trim_start();
+                t.strip_prefix(name).is_some_and(|rest| rest.starts_with('(') || rest.starts_with(" {") || rest.starts_with(',') || rest.is_empty())
+            }))
+}
+
+/// The docs a newcomer starts from (README's pointers and ARCHITECTURE's "where" answers)
+/// name files, modules, types and functions; each must exist, so that a move which forgets
+/// the docs fails here rather than sending the reader to nothing.
+#[test]
+fn the_docs_point_at_code_that_exists() {
+    let root = workspace();
+    let mut sources: BTreeMap<String, String> = BTreeMap::new();
+    let mut all = String::new();
+    for dir in crate_dirs() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        let mut text = String::new();
+        for f in files {
+            text.push_str(&fs::read_to_string(&f).unwrap());
+            text.push('\n');
+        }
+        all.push_str(&text);
+        sources.insert(dir.file_name().unwrap().to_string_lossy().replace('-', "_"), text);
+    }
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for doc in ["README.md", "docs/ARCHITECTURE.md"] {
+        let text = fs::read_to_string(root.join(doc)).unwrap();
+        for token in text.split('`').skip(1).step_by(2) {
+            let token = token.trim_end_matches("()");
+            if token.starts_with("crates/") {
+                checked += 1;
+                let path = token.split_whitespace().next().unwrap_or(token).trim_end_matches(['/', ',', ')']);
+                if !root.join(path).exists() {
+                    missing.push(format!("{doc}: {token}"));
+                }
+                continue;
+            }
+            let is_path = !token.is_empty()
+                && token.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                && token.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
+            if !is_path || !token.contains('_') && !token.contains("::") && !token.chars().any(char::is_uppercase) {
+                continue; // a plain word, not a name from the code
+            }
+            let segments: Vec<&str> = token.split("::").collect();
+            let (crate_src, rest): (&str, &[&str]) = match sources.get(segments[0]) {
+                Some(src) => (src.as_str(), &segments[1..]),
+                None => (all.as_str(), &segments[..]),
+            };
+            let Some(last) = rest.last() else { continue };
+            checked += 1;
+            // A bare lowercase name may be a table or a column (SQL in the sources); a path or
+            // a type must be defined.
+            let bare = segments.len() == 1 && last.chars().next().is_some_and(char::is_lowercase);
+            if !defines(crate_src, last) && !defines(&all, last) && !(bare && all.contains(last)) {
+                missing.push(format!("{doc}: {token}"));
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} code names found in the docs: the reader is broken");
+    assert!(missing.is_empty(), "the docs name code that does not exist: {missing:#?}");
+}

@@ -1,6 +1,7 @@
 //! File commands: the drive and each conversation's files.
 
 use super::*;
+use hush_core::display::human_bytes;
 
 pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
     let home = &ctx.home;
@@ -15,9 +16,9 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
             }
             let r = c.put(&file, dest.as_deref(), keep_versions, transfer.options()).await?;
             if let Some(from) = r.resumed_from {
-                println!("continued an interrupted upload from {}", hush_client::drive::human(from));
+                println!("continued an interrupted upload from {}", human_bytes(from));
             }
-            println!("put {} ({}, version {})", r.location, hush_client::drive::human(r.size), r.version);
+            println!("put {} ({}, version {})", r.location, human_bytes(r.size), r.version);
             Ok(())
         }
         FilesCmd::Get { src, output, force, version, transfer } => {
@@ -26,9 +27,9 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
             let r = c.get(&src, &dest, version, transfer.options()).await?;
             let mut report = String::new();
             if let Some(from) = r.resumed_from {
-                report.push_str(&format!("continued an interrupted download from {}\n", hush_client::drive::human(from)));
+                report.push_str(&format!("continued an interrupted download from {}\n", human_bytes(from)));
             }
-            report.push_str(&format!("wrote {} ({}), checked against its signed manifest", dest.describe(), hush_client::drive::human(r.size)));
+            report.push_str(&format!("wrote {} ({}), checked against its signed manifest", dest.describe(), human_bytes(r.size)));
             say(&dest, &report);
             Ok(())
         }
@@ -53,7 +54,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
                         println!(
                             "{:<32} {:>10}  v{}  {}  {}",
                             name,
-                            hush_client::drive::human(i.size),
+                            human_bytes(i.size),
                             i.version,
                             hush_core::display::date_utc(i.modified_at),
                             i.author_shown
@@ -103,7 +104,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
                 &dest,
                 &format!(
                     "wrote {shown} ({} of content) as an age file; open it with: age -d -i YOUR_KEY_FILE {}",
-                    hush_client::drive::human(r.size),
+                    human_bytes(r.size),
                     if matches!(dest, hush_client::drive::Destination::Stdout) { "FILE" } else { shown.as_str() }
                 ),
             );
