@@ -8,8 +8,9 @@ use crate::identity::CertificateBody;
 
 use super::credential::verify_leaf;
 use super::provider::{Device, HushProvider};
-use super::{MlsError, group_create_config, internal, refused};
+use super::{MlsError, encode, group_create_config, internal, refused};
 
+/// A member as the group's ratchet tree shows it, with its certificate checked.
 #[derive(Debug, Clone)]
 pub struct Member {
     /// Leaf index.

@@ -8,8 +8,9 @@ use openmls_libcrux_crypto::CryptoProvider;
 use crate::identity::{CertificateBody, DeviceCertificate, PublicKey};
 
 use super::provider::{Device, HushProvider};
-use super::{CIPHERSUITE, MlsError, capabilities, internal};
+use super::{CIPHERSUITE, MlsError, capabilities, encode, internal};
 
+/// Checks one leaf: its credential must be a hush device certificate, validly signed by
 /// the identity key it names, for exactly this leaf's signature key. Returns what the
 /// certificate says; the caller checks the identity key against the user's trusted key.
 pub fn verify_leaf(credential: &Credential, signature_key: &[u8]) -> Result<CertificateBody, MlsError> {
@@ -50,10 +51,6 @@ pub fn key_packages(
         .build(CIPHERSUITE, provider, device.key, device.credential_with_key())
         .map_err(internal)?;
     Ok((out, encode(MlsMessageOut::from(last.key_package().clone()))?))
-}
-
-fn encode(m: MlsMessageOut) -> Result<Vec<u8>, MlsError> {
-    m.to_bytes().map_err(internal)
 }
 
 /// A KeyPackage whose signature and credential have been checked.

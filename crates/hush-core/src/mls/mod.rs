@@ -93,4 +93,6 @@ fn group_join_config() -> MlsGroupJoinConfig {
         .build()
 }
 
-/// A member as the group's ratchet tree shows it, with its certificate checked.
+fn encode(m: MlsMessageOut) -> Result<Vec<u8>, MlsError> {
+    m.to_bytes().map_err(internal)
+}

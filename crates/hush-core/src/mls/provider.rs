@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_libcrux_crypto::CryptoProvider;
 use openmls_memory_storage::MemoryStorage;
@@ -125,5 +124,3 @@ impl Device<'_> {
         }
     }
 }
-
-/// Checks one leaf: its credential must be a hush device certificate, validly signed by
