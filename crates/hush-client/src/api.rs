@@ -7,44 +7,8 @@ use hush_proto as proto;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::error::ApiError;
 use crate::tls::Trust;
-
-/// An error talking to the server.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApiError {
-    /// The server could not be reached.
-    #[error("can't reach the server at {url}: {reason}")]
-    Unreachable {
-        /// Server URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The server answered with an error.
-    #[error("the server refused: {message}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Stable code.
-        code: String,
-        /// The server's sentence.
-        message: String,
-    },
-    /// The server's answer was not what the API says.
-    #[error("the server sent an answer hush does not understand: {0}")]
-    BadAnswer(String),
-}
-
-impl ApiError {
-    /// The error code, when the server gave one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ApiError::Refused { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
 
 /// A signed HTTP client for one device.
 pub struct Api {

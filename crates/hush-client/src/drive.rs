@@ -33,37 +33,15 @@ use hush_core::files::{
 use hush_core::identity::{CertificateBody, PublicKey};
 use hush_proto::{self as proto, B64};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{Client, ClientError};
+pub use crate::state::PendingUpload;
 
 /// How many versions of a file are kept unless the user says otherwise.
 pub const DEFAULT_KEEP_VERSIONS: usize = 5;
 const BLOCK: usize = 1024 * 1024;
-
-/// An upload that was encrypted and started but not finished.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingUpload {
-    /// The space it goes to.
-    pub space: String,
-    /// The path there.
-    pub path: String,
-    /// The local file.
-    pub local: String,
-    /// The local file's size and modification time when it was encrypted.
-    pub local_size: u64,
-    /// Unix ms.
-    pub local_modified: i64,
-    /// The file version's key.
-    pub key: FileKey,
-    /// The staged blob's length and SHA-256.
-    pub blob_size: u64,
-    /// Hex.
-    pub blob_sha256: String,
-    /// The server's upload id.
-    pub upload_id: String,
-}
 
 /// A space and a path in it, as the user named them.
 #[derive(Debug, Clone)]

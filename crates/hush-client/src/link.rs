@@ -29,7 +29,7 @@ struct Bundle {
     certificate: B64,
     contacts: BTreeMap<String, Contact>,
     #[serde(default)]
-    recovery: Option<crate::recovery::RecoveryState>,
+    recovery: Option<crate::state::RecoveryState>,
     #[serde(default)]
     drive_keys: BTreeMap<u64, hush_core::files::SpaceKey>,
     #[serde(default)]
@@ -66,7 +66,7 @@ pub async fn link_new_device(
     passphrase: &[u8],
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
-    let home = crate::new_home(home_dir, username, passphrase)?;
+    let home = crate::account::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server, trust)?;
     let mut attempt = 0;
     let (code, pake, link_id) = loop {
@@ -139,7 +139,7 @@ pub async fn link_new_device(
     }
 
     let provider = HushProvider::new()?;
-    let upload = crate::device_upload(&provider, &device_key, &certificate)?;
+    let upload = crate::account::device_upload(&provider, &device_key, &certificate)?;
     let signer = Signer { device_id: &body.device_id, key: &device_key };
     let _: proto::RegisteredDevice = api.call(Some(&signer), Method::POST, "/v1/devices", Some(&upload)).await?;
 

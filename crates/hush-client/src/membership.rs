@@ -19,7 +19,9 @@ use std::collections::BTreeSet;
 use hush_proto as proto;
 use reqwest::Method;
 
-use crate::{Client, ClientError, short_device};
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::names::short_device;
 
 impl Client {
     /// Whether the key directory lists `device` for `user`, looked up afresh if the cached

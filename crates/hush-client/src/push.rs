@@ -7,7 +7,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::ClientError;
+use crate::error::{ApiError, ClientError};
 use crate::tls::Trust;
 
 /// A live connection.
@@ -35,7 +35,7 @@ pub async fn connect(url: &str, headers: Vec<(&'static str, String)>, trust: &Tr
         .await
         .map_err(|e| {
             let reason = crate::tls::describe(&e).unwrap_or_else(|| e.to_string());
-            ClientError::Usage(format!("can't open the live connection to {url}: {reason}"))
+            ClientError::Api(ApiError::LiveConnection { url: url.to_owned(), reason })
         })?;
     Ok(Notifier { ws })
 }

@@ -17,35 +17,9 @@ use zeroize::Zeroizing;
 
 use crate::api::{Api, Signer};
 use crate::state::{Contact, Home, SecretBytes, State};
+use crate::error::Misbehaviour;
 use crate::{Client, ClientError};
-
-/// What a device keeps to keep the backup current.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RecoveryState {
-    /// The phrase's backup key.
-    pub backup_key: SecretBytes,
-    /// The phrase's recovery auth key (secret half).
-    pub auth_secret: SecretBytes,
-    /// The version last uploaded.
-    pub version: u64,
-    /// SHA-256 of the backup content last uploaded (hex), to upload only on change.
-    pub uploaded_hash: String,
-}
-
-/// Our guardians, and the secret their shares rebuild (kept to re-seal that backup).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct GuardianState {
-    /// The guardian secret.
-    pub secret: SecretBytes,
-    /// The guardians.
-    pub guardians: Vec<String>,
-    /// How many of them rebuild the secret.
-    pub threshold: u8,
-    /// The version of the guardian backup last uploaded.
-    pub version: u64,
-    /// SHA-256 of the content last uploaded there (hex).
-    pub uploaded_hash: String,
-}
+pub use crate::state::{GuardianState, RecoveryState};
 
 /// What the backup holds: enough to become the user again on a new device.
 #[derive(Serialize, Deserialize)]
@@ -147,7 +121,7 @@ impl Client {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ClientError::Usage("the backup keeps changing on the server; try again".into()))
+        Err(ClientError::Contended("the backup keeps changing on the server; try again".into()))
     }
 
     async fn guardian_backup_if_changed(&mut self) -> Result<(), ClientError> {
@@ -323,34 +297,34 @@ async fn fetch_backup(api: &Api, username: &str, auth: &SecretKey) -> Result<pro
 /// that doesn't match.
 async fn check_newest_backup(api: &Api, prefix: &str, username: &str, backup: &proto::Backup) -> Result<(), ClientError> {
     let name = hush_core::kt::backup_name(prefix, username);
-    let refuse = |m: String| ClientError::Usage(format!("refusing the backup the server served: {m}"));
+    let refuse = |what: fn(String) -> Misbehaviour, m: String| ClientError::ServerMisbehaved(what(format!("refusing the backup the server served: {m}")));
     let history = backup
         .history
         .as_ref()
-        .ok_or_else(|| refuse("the key directory has no record of it, so hush can't tell whether it is the newest".into()))?;
+        .ok_or_else(|| refuse(Misbehaviour::RolledBack, "the key directory has no record of it, so hush can't tell whether it is the newest".into()))?;
     let info: proto::KtInfo = api.call::<(), _>(None, Method::GET, "/v1/kt/info", None).await?;
     let root = crate::kt::root_of(&history.root)?;
     let versions = hush_core::kt::verify_history(&info.vrf_public_key.0, &root, &name, &history.proof.0)
-        .map_err(|e| refuse(format!("the key directory's record of it doesn't verify ({e})")))?;
+        .map_err(|e| refuse(Misbehaviour::Tampered, format!("the key directory's record of it doesn't verify ({e})")))?;
     // Newest first: the backup versions committed must only ever have gone up.
     let mut committed = Vec::new();
     for v in &versions {
-        committed.push(hush_core::kt::parse_backup_value(&v.value).map_err(|e| refuse(e.to_string()))?);
+        committed.push(hush_core::kt::parse_backup_value(&v.value).map_err(|e| refuse(Misbehaviour::Malformed, e.to_string()))?);
     }
     if committed.windows(2).any(|w| w[0].0 <= w[1].0) {
-        return Err(refuse("the key directory shows this account's backup going back to an earlier version".into()));
+        return Err(refuse(Misbehaviour::RolledBack, "the key directory shows this account's backup going back to an earlier version".into()));
     }
     let Some((newest, hash)) = committed.first().copied() else {
-        return Err(refuse("the key directory has no record of it".into()));
+        return Err(refuse(Misbehaviour::RolledBack, "the key directory has no record of it".into()));
     };
     if backup.version < newest {
-        return Err(refuse(format!(
+        return Err(refuse(Misbehaviour::RolledBack, format!(
             "it is version {}, but the key directory shows that version {newest} was stored since (an older backup served again)",
             backup.version
         )));
     }
     if backup.version == newest && Sha256::digest(&backup.blob.0).as_slice() != hash.as_slice() {
-        return Err(refuse("it differs from the version the key directory committed to".into()));
+        return Err(refuse(Misbehaviour::Forked, "it differs from the version the key directory committed to".into()));
     }
     Ok(())
 }
@@ -368,7 +342,7 @@ pub async fn recover(
     passphrase: &[u8],
 ) -> Result<Client, ClientError> {
     let phrase = RecoveryPhrase::parse(phrase_text).map_err(|e| ClientError::Usage(e.to_string()))?;
-    let home = crate::new_home(home_dir, username, passphrase)?;
+    let home = crate::account::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server, trust)?;
     let keys = phrase.keys();
     let backup = fetch_backup(&api, username, &keys.auth_key).await?;
@@ -396,7 +370,7 @@ pub async fn recover_with_guardians(
     wait: std::time::Duration,
     show_code: impl FnOnce(&str),
 ) -> Result<Client, ClientError> {
-    let home = crate::new_home(home_dir, username, passphrase)?;
+    let home = crate::account::new_home(home_dir, username, passphrase)?;
     let api = Api::new(server, trust)?;
     let keys = hush_core::hpke::Receiver::generate().map_err(err)?;
     let req = proto::GuardianRequest { username: username.to_owned(), hpke_key: B64(keys.public.clone()) };
@@ -489,7 +463,7 @@ async fn restore(
     let device_id = new_device_id();
     let certificate = DeviceCertificate::issue(&identity, username, &device_id, device_key.public());
     let provider = HushProvider::new()?;
-    let upload = crate::device_upload(&provider, &device_key, &certificate)?;
+    let upload = crate::account::device_upload(&provider, &device_key, &certificate)?;
     let signer = Signer { device_id: &device_id, key: &device_key };
     let _: proto::RegisteredDevice = api
         .call(Some(&signer), Method::POST, "/v1/devices", Some(&upload))

@@ -14,7 +14,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
-use crate::ClientError;
+use crate::error::ClientError;
 
 /// The certificate authorities a client trusts: the system's, and optionally a private CA.
 #[derive(Clone, Default)]
@@ -40,7 +40,7 @@ impl Trust {
     pub fn with_ca_file(path: &Path) -> Result<Trust, ClientError> {
         let shown = path.display();
         let pem = std::fs::read(path).map_err(|e| {
-            ClientError::Usage(format!("can't read the CA certificate file {shown}: {}", io_reason(&e)))
+            ClientError::Io { what: format!("can't read the CA certificate file {shown}"), path: path.to_path_buf(), reason: io_reason(&e) }
         })?;
         let mut certs = Vec::new();
         for item in CertificateDer::pem_slice_iter(&pem) {
