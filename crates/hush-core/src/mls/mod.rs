@@ -4,7 +4,7 @@
 //! leaves to the application:
 //!
 //! - **Credentials.** Each leaf's credential is a `BasicCredential` whose identity is the
-//!   device's encoded [`DeviceCertificate`]. [`verify_leaf`] checks that the certificate is
+//!   device's encoded [`DeviceCertificate`](crate::identity::DeviceCertificate). [`verify_leaf`] checks that the certificate is
 //!   signed by the identity key it names and that the leaf's signature key is the
 //!   certified device key. The caller then checks that identity key against the one it
 //!   trusts for that user (pinned, verified, or proven by key transparency).
