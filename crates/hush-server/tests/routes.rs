@@ -30,7 +30,7 @@ fn filled(template: &str) -> String {
 async fn every_endpoint_is_served_by_the_router() {
     let dir = tempfile::tempdir().unwrap();
     let server = Running::start(dir.path()).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mut unserved = Vec::new();
     for (method, template) in ALL {
         let url = server.url(&filled(template));
