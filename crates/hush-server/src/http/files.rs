@@ -1,11 +1,11 @@
-//! Files: resumable blob uploads, blob downloads, spaces and quotas (the routes under
-//! `/v1/uploads`, `/v1/blobs`, `/v1/spaces` and `/v1/quota`).
+//! Files: blob downloads, spaces and quotas (the routes under `/v1/blobs`, `/v1/spaces`
+//! and `/v1/quota`; the resumable uploads of `/v1/uploads` are in [`super::uploads`]).
 //!
 //! A blob is an opaque age file. It is uploaded in chunks of at most
-//! [`UPLOAD_CHUNK_MAX`] bytes into a plain file `DATA_DIR/uploads/<id>.part` (each chunk
+//! [`hush_proto::UPLOAD_CHUNK_MAX`] bytes into a plain file `DATA_DIR/uploads/<id>.part` (each chunk
 //! written at the offset the database says was reached, synced, and only then counted),
 //! then copied, with bounded memory, into the object store (`DATA_DIR/blobs`, or any other
-//! [`ObjectStore`]) under its id. Blobs count against their owner's quota from the moment
+//! [`object_store::ObjectStore`]) under its id. Blobs count against their owner's quota from the moment
 //! their upload starts until no row of any space refers to them any more.
 //!
 //! A space (`drive:USERNAME` or `conv:GROUP_ID_HEX`, see [`space_access`]) is a signed
@@ -15,8 +15,8 @@
 //!
 //! Every route here is signed by a registered device. Operations on one upload are
 //! serialized by a lock per upload id, so two requests never write the same part file at
-//! once. A sweep at start and then every [`SWEEP_INTERVAL`] forgets uploads started more
-//! than [`STALE_AFTER_MS`] ago and blobs finished that long ago that no row ever referred to.
+//! once. A sweep at start and then every [`crate::limits::SWEEP_INTERVAL`] forgets uploads started more
+//! than [`crate::limits::STALE_AFTER_MS`] ago and blobs finished that long ago that no row ever referred to.
 
 use std::collections::BTreeSet;
 

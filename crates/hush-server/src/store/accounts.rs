@@ -91,7 +91,7 @@ impl Store {
         self.register_invited(username, identity_key, device, None, now).await
     }
 
-    /// Like [`Store::register`], spending the invitation whose token hashes to `invite` in
+    /// Like `Store::register`, spending the invitation whose token hashes to `invite` in
     /// the same transaction (`Denied` with a sentence if it is unknown, used or expired).
     pub async fn register_invited(
         &self,
