@@ -2,8 +2,9 @@
 //!
 //! The store knows nothing of HTTP or MLS: callers validate what they hand it, and it
 //! answers with plain rows or a [`StoreError`] that says which rule a write broke.
-//! All SQL lives in this module so that a PostgreSQL store can be added beside it and run
-//! against the same tests.
+//! All SQL lives in this module (one file per concern, the schema in
+//! `crates/hush-server/migrations/*.sql`, see [`migrations`]) so that a PostgreSQL store
+//! can be added beside it and run against the same tests.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=FULL`, so a write is on disk
 //! when its transaction's `commit` returns; handlers only answer 2xx after that. Every
