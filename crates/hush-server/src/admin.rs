@@ -9,15 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{Path as PathParam, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use hush_proto::fsio::io_reason;
 
-use crate::AppState;
-use crate::error::ApiError;
 pub use crate::store::{ServerStats, UserOverview};
 
 /// Name of the admin socket inside the data directory.
@@ -70,99 +66,6 @@ pub(crate) fn invite_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.trim().as_bytes()).into()
 }
 
-/// The admin API's routes.
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/users", get(users))
-        .route("/users/{username}/disable", post(disable))
-        .route("/users/{username}/enable", post(enable))
-        .route("/users/{username}/delete", post(delete_user))
-        .route("/stats", get(stats))
-        .route("/invites", post(invite))
-        .fallback(crate::routes::not_found)
-        .layer(axum::middleware::map_response(crate::error::json_errors))
-        .with_state(state)
-}
-
-async fn users(State(state): State<AppState>) -> Result<Json<Vec<UserOverview>>, ApiError> {
-    Ok(Json(state.store.users_overview().await?))
-}
-
-async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> Result<Json<UserChanged>, ApiError> {
-    let devices = state
-        .store
-        .set_disabled(username, disabled, hush_core::now_ms())
-        .await
-        .map_err(|e| no_such_user(e, username))?;
-    if disabled {
-        // Their open WebSockets close, like a revoked device's.
-        for d in &devices {
-            state.revoked(d);
-        }
-    }
-    tracing::info!(%username, disabled, "operator changed an account");
-    Ok(Json(UserChanged { username: username.to_owned(), devices: devices.len() as u64, files: 0 }))
-}
-
-fn no_such_user(e: crate::store::StoreError, username: &str) -> ApiError {
-    match e {
-        crate::store::StoreError::NotFound(_) => ApiError::NotFound(format!("there is no user named {username} on this server")),
-        other => other.into(),
-    }
-}
-
-async fn disable(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
-    set_disabled(&state, &username, true).await
-}
-
-async fn enable(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
-    set_disabled(&state, &username, false).await
-}
-
-async fn delete_user(State(state): State<AppState>, PathParam(username): PathParam<String>) -> Result<Json<UserChanged>, ApiError> {
-    let deleted = state
-        .store
-        .delete_user(&username, hush_core::now_ms())
-        .await
-        .map_err(|e| no_such_user(e, &username))?;
-    for d in &deleted.devices {
-        state.revoked(d);
-    }
-    state.files.delete_objects(&deleted.blobs).await;
-    state.files.delete_parts(&deleted.uploads).await;
-    // The tombstone is published now, like a registration.
-    if let Err(e) = state.kt.publish_pending().await {
-        tracing::error!(error = %e, "publishing a deleted account failed; the scheduled publish will retry");
-    }
-    tracing::info!(%username, devices = deleted.devices.len(), files = deleted.blobs.len(), "operator deleted an account");
-    Ok(Json(UserChanged {
-        username,
-        devices: deleted.devices.len() as u64,
-        files: deleted.blobs.len() as u64,
-    }))
-}
-
-async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    let stats = state.store.stats().await?;
-    let directory_epoch = state.kt.latest_root().await?.epoch;
-    Ok(Json(Stats { stats, directory_epoch }))
-}
-
-async fn invite(State(state): State<AppState>, Json(req): Json<InviteRequest>) -> Result<Json<Invites>, ApiError> {
-    if req.count == 0 || req.count > MAX_INVITES {
-        return Err(ApiError::BadRequest(format!("make between 1 and {MAX_INVITES} invitations at a time")));
-    }
-    let now = hush_core::now_ms();
-    let ms = i64::try_from(req.expires_in_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let expires_at_ms = now.saturating_add(ms);
-    // Hex: no character a shell or a command line reads as an option or a quote.
-    let tokens: Vec<String> = (0..req.count).map(|_| hex::encode(rand::random::<[u8; 20]>())).collect();
-    let hashes: Vec<[u8; 32]> = tokens.iter().map(|t| invite_hash(t)).collect();
-    state.store.create_invites(&hashes, expires_at_ms, now).await?;
-    tracing::info!(count = req.count, "operator made invitations");
-    Ok(Json(Invites { tokens, expires_at_ms }))
-}
-
 /// Binds the admin socket in `data_dir`, replacing a stale one, readable and writable by
 /// the server's user only.
 pub(crate) fn bind(data_dir: &Path) -> std::io::Result<(tokio::net::UnixListener, PathBuf)> {
@@ -210,16 +113,16 @@ pub async fn call(data_dir: &Path, method: &str, path: &str, body: Option<&serde
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
             return Err(AdminError::NotRunning { dir: data_dir.to_owned() });
         }
-        Err(e) => return Err(failed(crate::io_reason(&e))),
+        Err(e) => return Err(failed(io_reason(&e))),
     };
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nhost: hush-admin\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.map_err(|e| failed(crate::io_reason(&e)))?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| failed(io_reason(&e)))?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.map_err(|e| failed(crate::io_reason(&e)))?;
+    stream.read_to_end(&mut answer).await.map_err(|e| failed(io_reason(&e)))?;
     let text = String::from_utf8_lossy(&answer);
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| failed("the answer has no header end".into()))?;
     let status: u16 = head

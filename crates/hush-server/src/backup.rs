@@ -23,7 +23,10 @@ use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use crate::kt::VRF_KEY_FILE;
-use crate::{BLOBS_DIR, DATABASE_FILE, io_reason};
+use hush_proto::fsio::io_reason;
+
+use crate::blobs::BLOBS_DIR;
+use crate::store::DATABASE_FILE;
 
 /// Name of the file that describes a backup.
 pub const MANIFEST_FILE: &str = "hush-backup.json";

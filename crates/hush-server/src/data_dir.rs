@@ -6,7 +6,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::{ServerError, io_reason};
+use hush_proto::fsio::io_reason;
+
+use crate::config::ServerError;
 
 /// Name of the lock file inside the data directory.
 pub const LOCK_FILE: &str = "hush.lock";
@@ -88,15 +90,6 @@ pub(crate) fn probe(dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
-}
-
-/// Whether an I/O error means the storage can't take writes right now (read-only, full,
-/// or not permitted), as opposed to a bug or a missing file.
-pub(crate) fn is_storage_trouble(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ReadOnlyFilesystem | ErrorKind::StorageFull | ErrorKind::PermissionDenied | ErrorKind::QuotaExceeded
-    ) || matches!(e.raw_os_error(), Some(1 | 13 | 28 | 30 | 122))
 }
 
 #[cfg(test)]

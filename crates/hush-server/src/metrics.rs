@@ -17,11 +17,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::AppState;
+use axum::response::Response;
 
 /// Upper bounds of the request-latency histogram's buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -81,7 +79,7 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read from the database.
-    fn encode(&self, gauges: &[(&str, &str, f64)]) -> String {
+    pub(crate) fn encode(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP hush_http_requests_total HTTP requests answered, by route template, method and status.");
         let _ = writeln!(out, "# TYPE hush_http_requests_total counter");
@@ -151,38 +149,5 @@ pub(crate) async fn access_log(State(metrics): State<Arc<Metrics>>, req: Request
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
-    res
-}
-
-/// `GET /metrics` on the metrics address: the text exposition.
-pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
-    let stats = match state.store.stats().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "reading figures for the metrics failed");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the server can't read its database right now\n").into_response();
-        }
-    };
-    let epoch = match state.kt.latest_root().await {
-        Ok(root) => root.epoch as f64,
-        Err(e) => {
-            tracing::error!(error = %e, "reading the key-directory epoch for the metrics failed");
-            f64::NAN
-        }
-    };
-    let gauges = [
-        ("hush_inbox_queued_messages", "Deliveries waiting in inboxes (one per message and recipient device).", stats.messages_queued as f64),
-        ("hush_key_directory_epoch", "The key directory's latest published epoch.", epoch),
-        ("hush_storage_bytes", "Bytes of finished files plus bytes received of unfinished uploads.", stats.storage_bytes as f64),
-        ("hush_users", "Accounts.", stats.users as f64),
-        ("hush_users_disabled", "Accounts the operator disabled.", stats.disabled_users as f64),
-        ("hush_devices", "Devices not revoked.", stats.devices as f64),
-    ];
-    let body = state.metrics.encode(&gauges);
-    let mut res = body.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
     res
 }

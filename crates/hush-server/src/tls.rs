@@ -122,9 +122,9 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Str
     let cert_path = files.cert.display();
     let key_path = files.key.display();
     let cert_pem = std::fs::read(&files.cert)
-        .map_err(|e| format!("can't read the TLS certificate file {cert_path}: {}", crate::io_reason(&e)))?;
+        .map_err(|e| format!("can't read the TLS certificate file {cert_path}: {}", hush_proto::fsio::io_reason(&e)))?;
     let key_pem = zeroize::Zeroizing::new(
-        std::fs::read(&files.key).map_err(|e| format!("can't read the TLS key file {key_path}: {}", crate::io_reason(&e)))?,
+        std::fs::read(&files.key).map_err(|e| format!("can't read the TLS key file {key_path}: {}", hush_proto::fsio::io_reason(&e)))?,
     );
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use sqlx::{Row as _, SqliteConnection};
 
 use super::{Store, StoreError};
-use crate::routes::GROUP_ID_LEN;
+use crate::limits::GROUP_ID_LEN;
 
 /// A space's name, parsed: `drive:USERNAME` or `conv:GROUP_ID_HEX`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,15 +25,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use akd::directory::Directory;
-use akd::ecvrf::{VRFKeyStorage, VrfError};
 use akd::errors::{AkdError, StorageError};
 use akd::storage::StorageManager;
 use akd::{AkdLabel, AkdValue, AppendOnlyProof, AzksParallelismConfig, EpochHash, HistoryParams, HistoryProof, LookupProof};
 use hush_core::identity::PublicKey;
 use tokio::sync::RwLock;
-use zeroize::Zeroizing;
 
 use crate::kt_storage::SqliteAkdDb;
+
+mod bench;
+mod publisher;
+mod vrf;
+
+pub use bench::{KtBenchReport, bench};
+pub(crate) use publisher::kt_publisher;
+pub use vrf::FileVrf;
 use crate::store::{Store, StoreError};
 
 /// The akd configuration (the one `hush_core::kt` verifies with).
@@ -100,7 +106,7 @@ impl From<StoreError> for KtError {
 
 impl From<sqlx::Error> for KtError {
     fn from(e: sqlx::Error) -> Self {
-        if crate::error::is_storage_trouble(&e) {
+        if crate::storage_trouble::is_db_storage_trouble(&e) {
             KtError::Storage(e.to_string())
         } else {
             KtError::Db(e.to_string())
@@ -113,110 +119,6 @@ impl From<AkdError> for KtError {
         // akd's errors are `Debug`/`Display`; keep the text for the log.
         KtError::Akd(e.to_string())
     }
-}
-
-// ---- VRF key ----
-
-/// akd's [`VRFKeyStorage`] over a 32-byte secret read once from a file and kept in memory
-/// (zeroed on drop). `Debug` does not show it.
-#[derive(Clone)]
-pub struct FileVrf {
-    secret: Arc<Zeroizing<[u8; VRF_KEY_LEN]>>,
-}
-
-impl std::fmt::Debug for FileVrf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FileVrf(..)")
-    }
-}
-
-#[async_trait::async_trait]
-impl VRFKeyStorage for FileVrf {
-    async fn retrieve(&self) -> Result<Vec<u8>, VrfError> {
-        Ok(self.secret.to_vec())
-    }
-}
-
-impl FileVrf {
-    /// Reads the secret from `path`, or creates it (32 random bytes, mode 0600, written to a
-    /// temporary file, synced and renamed into place) if the file does not exist and
-    /// `may_create`.
-    pub fn load_or_create(path: &Path, may_create: bool) -> Result<FileVrf, KtError> {
-        let fail = |reason: String| KtError::VrfKey {
-            path: path.to_path_buf(),
-            reason,
-        };
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let secret: [u8; VRF_KEY_LEN] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| fail(format!("is {} bytes long, not {VRF_KEY_LEN}", bytes.len())))?;
-                Ok(FileVrf {
-                    secret: Arc::new(Zeroizing::new(secret)),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !may_create {
-                    return Err(fail(
-                        "is missing, but the database already holds a key directory made with it; \
-                         restore the file from a backup (a new key would invalidate every entry)"
-                            .into(),
-                    ));
-                }
-                let mut secret = Zeroizing::new([0u8; VRF_KEY_LEN]);
-                rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, secret.as_mut_slice())
-                    .map_err(|e| fail(format!("can't get random bytes: {e}")))?;
-                write_secret(path, secret.as_slice()).map_err(|e| fail(format!("can't be created: {e}")))?;
-                tracing::info!(path = %path.display(), "created a new key-transparency VRF key");
-                Ok(FileVrf {
-                    secret: Arc::new(secret),
-                })
-            }
-            Err(e) => Err(fail(format!("can't be read: {e}"))),
-        }
-    }
-
-    /// The VRF public key clients verify labels with.
-    pub async fn public_key(&self) -> Result<Vec<u8>, KtError> {
-        let pk = self
-            .get_vrf_public_key()
-            .await
-            .map_err(|e| KtError::Akd(format!("VRF key: {e:?}")))?;
-        Ok(pk.to_bytes().to_vec())
-    }
-}
-
-/// Writes a new secret file durably, readable by its owner only.
-fn write_secret(path: &Path, secret: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("key.tmp");
-    // A leftover from a crash mid-creation holds no key anybody used.
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(secret)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // Makes the rename durable; not every platform can open a directory.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 // ---- the directory service ----
@@ -521,7 +423,7 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
         let kt = Kt::open(&store, dir.path()).await.unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(crate::kt_publisher(kt.clone(), std::time::Duration::from_millis(20), stopped));
+        let task = tokio::spawn(kt_publisher(kt.clone(), std::time::Duration::from_millis(20), stopped));
         let (d1, _) = device("d1");
         store.register("ann", &SecretKey::generate().public().0, &d1, 0).await.unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -584,62 +486,4 @@ mod tests {
         std::fs::write(&path, b"short").unwrap();
         assert!(FileVrf::load_or_create(&path, true).is_err());
     }
-}
-
-/// Figures from [`bench()`].
-#[derive(Debug, Clone)]
-pub struct KtBenchReport {
-    /// Users published in one epoch.
-    pub users: usize,
-    /// Time to publish them (akd over SQLite, durable).
-    pub publish: std::time::Duration,
-    /// Size of one lookup proof as sent on the wire (serde-JSON), bytes.
-    pub lookup_proof_bytes: usize,
-    /// Mean time to generate one lookup proof.
-    pub lookup_generate: std::time::Duration,
-    /// Mean time for a client to verify one lookup proof (`hush_core::kt::verify_lookup`).
-    pub lookup_verify: std::time::Duration,
-}
-
-/// Measures the directory for `hush bench`: `users` users (each an identity key and one
-/// device) published in a single epoch into a fresh directory in `data_dir`, then
-/// `samples` lookup proofs generated and verified as a client would.
-pub async fn bench(data_dir: &Path, users: usize, samples: usize) -> Result<KtBenchReport, KtError> {
-    use std::time::Instant;
-    std::fs::create_dir_all(data_dir).map_err(|e| KtError::Akd(format!("can't create {}: {e}", data_dir.display())))?;
-    let store = Store::open_sqlite(&data_dir.join(crate::DATABASE_FILE)).await?;
-    let kt = Kt::open(&store, data_dir).await?;
-    let mut updates = Vec::with_capacity(users);
-    for i in 0..users {
-        let ik = hush_core::identity::SecretKey::generate().public();
-        let dk = hush_core::identity::SecretKey::generate().public();
-        let value = hush_core::kt::directory_value(&ik, &[(format!("{i:016x}"), dk)]);
-        updates.push((hush_core::kt::label(&format!("user{i}")), AkdValue(value)));
-    }
-    let t = Instant::now();
-    let root: Root = kt.directory.publish(updates).await?.into();
-    let publish = t.elapsed();
-    let samples = samples.max(1);
-    let (mut generate, mut verify, mut bytes) = (std::time::Duration::ZERO, std::time::Duration::ZERO, 0);
-    for k in 0..samples {
-        let name = format!("user{}", (k * 7919) % users.max(1));
-        let t = Instant::now();
-        let (_, proof) = kt.lookup(&name).await?;
-        generate += t.elapsed();
-        let wire = serde_json::to_vec(&proof).map_err(|e| KtError::Akd(e.to_string()))?;
-        bytes = wire.len();
-        let t = Instant::now();
-        hush_core::kt::verify_lookup(kt.vrf_public_key(), &hush_core::kt::Root { epoch: root.epoch, hash: root.hash }, &name, &wire)
-            .map_err(|e| KtError::Akd(e.to_string()))?;
-        verify += t.elapsed();
-    }
-    store.close().await;
-    let n = u32::try_from(samples).unwrap_or(u32::MAX);
-    Ok(KtBenchReport {
-        users,
-        publish,
-        lookup_proof_bytes: bytes,
-        lookup_generate: generate / n,
-        lookup_verify: verify / n,
-    })
 }

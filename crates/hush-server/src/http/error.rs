@@ -1,11 +1,14 @@
-//! The server's one error type and the one place it becomes an HTTP answer.
+//! The server's one error type and the one place it becomes an HTTP answer (a leaf of
+//! `http`: it imports no handler).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hush_proto::{ErrorBody, codes};
 
-use crate::files::human_bytes;
+use hush_core::display::human_bytes;
+
 use crate::kt::KtError;
+use crate::storage_trouble::{is_db_storage_trouble, is_storage_trouble};
 use crate::store::StoreError;
 
 /// Every way a request can fail. Client mistakes carry a sentence for the person; internal
@@ -78,7 +81,7 @@ impl ApiError {
     /// An I/O error of the server's own storage: [`ApiError::Unavailable`] when the storage
     /// can't take writes (read-only, full, not permitted), else internal.
     pub fn io(context: impl std::fmt::Display, e: &std::io::Error) -> Self {
-        if crate::data_dir::is_storage_trouble(e) {
+        if is_storage_trouble(e) {
             ApiError::Unavailable(format!("{context}: {e}"))
         } else {
             ApiError::Internal(format!("{context}: {e}"))
@@ -143,7 +146,7 @@ impl From<StoreError> for ApiError {
                 human_bytes(quota.saturating_sub(used)),
                 human_bytes(quota)
             )),
-            StoreError::Db(e) if is_storage_trouble(&e) => ApiError::Unavailable(format!("database: {e}")),
+            StoreError::Db(e) if is_db_storage_trouble(&e) => ApiError::Unavailable(format!("database: {e}")),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
     }
@@ -157,20 +160,6 @@ impl From<KtError> for ApiError {
             KtError::Storage(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
-    }
-}
-
-/// Whether a database error means the storage can't take writes right now: SQLite's
-/// `SQLITE_READONLY`, `SQLITE_IOERR`, `SQLITE_FULL` or `SQLITE_CANTOPEN` (any extended code
-/// of them), or an I/O error of that kind.
-pub fn is_storage_trouble(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|c| c.parse::<i64>().ok())
-            .is_some_and(|c| matches!(c & 0xff, 8 | 10 | 13 | 14)),
-        sqlx::Error::Io(io) => crate::data_dir::is_storage_trouble(io),
-        _ => false,
     }
 }
 
@@ -222,4 +211,14 @@ pub async fn json_errors(res: Response) -> Response {
         return fixed;
     }
     res
+}
+
+/// Any unknown route.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// A known route with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

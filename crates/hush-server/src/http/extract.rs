@@ -1,4 +1,4 @@
-//! Request authentication: every request (but `register`, `devices` and `health`, which are
+//! Request extractors: [`PathParam`], and authentication: every request (but `register`, `devices` and `health`, which are
 //! checked against the key in their own body) is signed by a registered device.
 //!
 //! A request carries the device id, a timestamp, a single-use nonce and an Ed25519
@@ -16,8 +16,9 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hush_core::auth::{MAX_CLOCK_SKEW_MS, canonical_request, nonce_well_formed};
@@ -25,8 +26,8 @@ use hush_core::identity::{PublicKey, device_id_well_formed};
 use hush_proto::{HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RECOVERY_DEVICE};
 use serde::de::DeserializeOwned;
 
-use crate::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::state::AppState;
 
 /// What a device of an account the operator disabled is told on every signed request.
 pub const DISABLED: &str = "this account is disabled by the server's operator";
@@ -204,4 +205,18 @@ pub fn guardian_recovery_nonce_scope(username: &str) -> String {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not what this route expects: {e}")))
+}
+
+/// One path segment, with a JSON error if it can't be read.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| PathParam(s))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
 }

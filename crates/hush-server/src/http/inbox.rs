@@ -1,0 +1,90 @@
+//! The inbox: read, acknowledge, and the push WebSocket.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use hush_proto::{AckRequest, InboxItem, InboxResponse, B64};
+use serde::Deserialize;
+
+use crate::limits::{MAX_ACK_IDS, DEFAULT_INBOX_LIMIT, MAX_INBOX_LIMIT};
+use crate::state::AppState;
+use super::error::ApiError;
+use super::extract::{Authed, parse_json, DISABLED};
+
+/// Query of `GET /v1/inbox`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Only items with a larger id.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/inbox?after=ID&limit=N`: the caller's items in order.
+pub async fn inbox(
+    State(state): State<AppState>,
+    query: Result<Query<InboxQuery>, QueryRejection>,
+    authed: Authed,
+) -> Result<Json<InboxResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_INBOX_LIMIT).clamp(1, MAX_INBOX_LIMIT);
+    let rows = state
+        .store
+        .inbox(&authed.device.device_id, query.after.unwrap_or(0), limit)
+        .await?;
+    Ok(Json(InboxResponse {
+        items: rows
+            .into_iter()
+            .map(|r| InboxItem {
+                id: r.id,
+                kind: r.kind,
+                group_id: r.group_id.map(B64),
+                sender_device: r.sender_device,
+                payload: B64(r.payload),
+                received_at: r.received_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/inbox/ack`: delete delivered items of the caller.
+pub async fn ack(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    let req: AckRequest = parse_json(&authed.body)?;
+    if req.ids.len() > MAX_ACK_IDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_ACK_IDS} items can be acknowledged at once"
+        )));
+    }
+    state.store.ack(&authed.device.device_id, &req.ids).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/ws`: a WebSocket that says `inbox` whenever the caller's inbox gets an item.
+pub async fn websocket(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    authed: Authed,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // Subscribe now, so nothing that happens during the handshake is missed.
+    let events = state.inbox_events.subscribe();
+    let revocations = state.revocations.subscribe();
+    let shutdown = state.shutdown.clone();
+    let device_id = authed.device.device_id;
+    // Revoked between the signature check and the subscription: the event is gone already.
+    match state.store.device_key(&device_id).await? {
+        None => return Err(ApiError::Unauthorized),
+        Some(d) if d.disabled => return Err(ApiError::Forbidden(DISABLED.into())),
+        Some(_) => {}
+    }
+    let open = state.metrics.websocket_opened();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        crate::ws::serve(socket, device_id, events, revocations, shutdown).await;
+        drop(open);
+    }))
+}

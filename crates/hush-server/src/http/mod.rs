@@ -1,0 +1,124 @@
+//! The HTTP API of version 1: [`router`] registers every endpoint of
+//! [`hush_proto::endpoints`] by its path constant, one module per concern holds the
+//! handlers. Each handler validates what it is given (answering 4xx with a sentence),
+//! hands the store plain values, and wakes the devices that got mail once the store's
+//! transaction has committed.
+
+pub(crate) mod accounts;
+pub(crate) mod admin;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod files;
+pub(crate) mod groups;
+pub(crate) mod guardians;
+pub(crate) mod inbox;
+pub(crate) mod key_packages;
+pub(crate) mod kt;
+pub(crate) mod links;
+pub(crate) mod metrics;
+pub(crate) mod recovery;
+pub(crate) mod uploads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse as _;
+use axum::routing::{get, post, put};
+use hush_proto::endpoints::{self as ep, Endpoint as _};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+use crate::config::ServerConfig;
+use crate::limits::{BULK_REQUEST_TIMEOUT, SPACE_UPDATE_LIMIT, UPLOAD_BODY_LIMIT};
+use crate::state::AppState;
+
+/// Gives `router`'s routes their own body limit (both axum's, for extractors, and a layer
+/// that refuses larger bodies before they are read) and timeout.
+fn limited(router: Router<AppState>, max_body: usize, timeout: Duration) -> Router<AppState> {
+    // Each layer wraps the ones above it: the last is the outermost.
+    router
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+}
+
+/// The API routes with their layers. Every route takes bodies up to `max_body_bytes` and
+/// answers within `request_timeout`, except: a chunk of an upload (up to
+/// [`hush_proto::UPLOAD_CHUNK_MAX`], with [`BULK_REQUEST_TIMEOUT`]), an upload's
+/// completion (which copies the file, with the same timeout), and a space update (up to
+/// [`SPACE_UPDATE_LIMIT`], or `max_body_bytes` if that is larger).
+pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
+    let metrics = Arc::clone(&state.metrics);
+    let sensitive = [HeaderName::from_static(hush_proto::HEADER_SIGNATURE), axum::http::header::AUTHORIZATION];
+    let bulk_timeout = config.request_timeout.max(BULK_REQUEST_TIMEOUT);
+    let api = Router::new()
+        .route(ep::Health::PATH, get(accounts::health))
+        .route(ep::Register::PATH, post(accounts::register))
+        .route(ep::AddDevice::PATH, post(accounts::add_device))
+        .route(ep::OwnDevicesList::PATH, get(accounts::own_devices))
+        .route(ep::RevokeDevice::PATH, post(accounts::revoke_device))
+        .route(ep::User::PATH, get(accounts::get_user))
+        .route(ep::Claim::PATH, post(key_packages::claim_key_packages))
+        .route(ep::UploadKeyPackages::PATH, post(key_packages::upload_key_packages))
+        .route(ep::CountKeyPackages::PATH, get(key_packages::count_key_packages))
+        .route(ep::CreateGroup::PATH, post(groups::create_group))
+        .route(ep::Group::PATH, get(groups::get_group))
+        .route(ep::Commit::PATH, post(groups::commit))
+        .route(ep::PostMessage::PATH, post(groups::post_message))
+        .route(ep::Inbox::PATH, get(inbox::inbox))
+        .route(ep::Ack::PATH, post(inbox::ack))
+        .route(ep::WebSocket::PATH, get(inbox::websocket))
+        .route(ep::CreateLink::PATH, post(links::create_link))
+        .route(ep::PendingLinksList::PATH, get(links::pending_links))
+        .route(ep::Link::PATH, get(links::link_status))
+        .route(ep::AnswerLink::PATH, post(links::answer_link))
+        .route(ep::LinkNewDevice::PATH, post(links::link_device))
+        .route(ep::ApproveLink::PATH, post(links::approve_link))
+        .route(ep::FailLink::PATH, post(links::fail_link))
+        .route(ep::KtInfoGet::PATH, get(kt::kt_info))
+        .route(ep::KtLookupGet::PATH, get(kt::kt_lookup))
+        .route(ep::KtHistoryGet::PATH, get(kt::kt_history))
+        .route(ep::KtAuditGet::PATH, get(kt::kt_audit))
+        .route(ep::PutBackup::PATH, put(recovery::put_backup))
+        .route(ep::Recovery::PATH, get(recovery::recovery))
+        .route(ep::PutGuardianBackup::PATH, put(recovery::put_guardian_backup))
+        .route(ep::GuardianRecovery::PATH, get(recovery::guardian_recovery))
+        .route(ep::CreateGuardianRequest::PATH, post(guardians::create_guardian_request))
+        .route(ep::GuardianRequests::PATH, get(guardians::pending_guardian_requests))
+        .route(ep::GuardianRequestShares::PATH, get(guardians::guardian_shares))
+        .route(ep::PostGuardianShare::PATH, post(guardians::post_guardian_share))
+        .route(ep::StartUpload::PATH, post(uploads::start_upload))
+        .route(ep::Upload::PATH, get(uploads::upload_status))
+        .route(ep::Blob::PATH, get(files::get_blob))
+        .route(ep::Space::PATH, get(files::get_space))
+        .route(ep::SpaceStatesGet::PATH, get(files::get_space_states))
+        .route(ep::QuotaGet::PATH, get(files::get_quota));
+    let api = limited(api, config.max_body_bytes, config.request_timeout);
+    let chunks = Router::new().route(ep::PutChunk::PATH, put(uploads::put_chunk));
+    let chunks = limited(chunks, UPLOAD_BODY_LIMIT, bulk_timeout);
+    let complete = Router::new().route(ep::CompleteUpload::PATH, post(uploads::complete_upload));
+    let complete = limited(complete, config.max_body_bytes, bulk_timeout);
+    let spaces = Router::new().route(ep::UpdateSpace::PATH, post(files::post_space));
+    let spaces = limited(spaces, SPACE_UPDATE_LIMIT.max(config.max_body_bytes), config.request_timeout);
+    api.merge(chunks)
+        .merge(complete)
+        .merge(spaces)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // Each layer wraps the ones above it: the last is the outermost.
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::access_log))
+        .with_state(state)
+}
