@@ -16,6 +16,7 @@ mod cmd;
 mod demo;
 mod out;
 mod passphrase;
+mod progress;
 mod server_cmd;
 mod signal;
 

@@ -8,6 +8,8 @@
 //! the user and the used part. A cycle among siblings at any level fails the test with the
 //! modules on it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failed expectation is the test failing")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

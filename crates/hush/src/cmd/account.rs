@@ -15,8 +15,8 @@ pub(crate) async fn run(ctx: &Ctx, cmd: AccountCmd) -> anyhow::Result<()> {
             }
             let server = server_or_default(server)?;
             let p = passphrase(true)?;
-            let mut c = Client::register_invited(&home, &server, &trust(), &username, p.0.as_bytes(), invite.as_deref()).await?;
-            client_config::remember(&home, &server, &trust())?;
+            let mut c = Client::register_invited(home, &server, &trust(), &username, p.0.as_bytes(), invite.as_deref()).await?;
+            client_config::remember(home, &server, &trust())?;
             println!("registered {} on {} (device {})", c.username(), c.server(), c.device_id());
             println!("identity key fingerprint: {}", c.fingerprint());
             if let Some(phrase) = c.take_recovery_phrase() {
@@ -27,12 +27,12 @@ pub(crate) async fn run(ctx: &Ctx, cmd: AccountCmd) -> anyhow::Result<()> {
         AccountCmd::Recover { username, server, with_guardians: true, wait } => {
             let server = server_or_default(server)?;
             let p = passphrase(true)?;
-            let c = hush_client::recover_with_guardians(&home, &server, &trust(), &username, p.0.as_bytes(), std::time::Duration::from_secs(wait), |code| {
+            let c = hush_client::recover_with_guardians(home, &server, &trust(), &username, p.0.as_bytes(), std::time::Duration::from_secs(wait), |code| {
                 println!("Ask your guardians to confirm it is you (call them), then to run:\n\n    hush recovery approve {username} {code}\n");
                 println!("Waiting for their approvals...");
             })
             .await?;
-            client_config::remember(&home, &server, &trust())?;
+            client_config::remember(home, &server, &trust())?;
             println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
             Ok(())
         }
@@ -46,27 +46,27 @@ pub(crate) async fn run(ctx: &Ctx, cmd: AccountCmd) -> anyhow::Result<()> {
                 Err(_) => anyhow::bail!("no recovery phrase: set HUSH_RECOVERY_PHRASE or run in a terminal"),
             };
             let p = passphrase(true)?;
-            let c = hush_client::recover(&home, &server, &trust(), &username, &phrase, p.0.as_bytes()).await?;
-            client_config::remember(&home, &server, &trust())?;
+            let c = hush_client::recover(home, &server, &trust(), &username, &phrase, p.0.as_bytes()).await?;
+            client_config::remember(home, &server, &trust())?;
             println!("recovered {} on {} as new device {}", c.username(), c.server(), c.device_id());
             println!("your contacts and their verification are back; your conversations add this device as their members sync");
             println!("if a lost device may be in someone else's hands, revoke it: hush device list, then hush device revoke ID");
             Ok(())
         }
         AccountCmd::Recovery(RecoveryCmd::Guardians(GuardiansCmd::Set { users, threshold })) => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             c.set_guardians(&users, threshold).await?;
             println!("{threshold} of {} ({}) can now restore your account together; earlier guardians' shares no longer work", users.len(), users.join(", "));
             Ok(())
         }
         AccountCmd::Recovery(RecoveryCmd::Approve { user, code }) => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             c.approve_guardian(&user, &code).await?;
             println!("sent your share of {user}'s recovery to their new device");
             Ok(())
         }
         AccountCmd::Passphrase => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let new = match std::env::var("HUSH_NEW_PASSPHRASE") {
                 Ok(p) => zeroize::Zeroizing::new(p),
                 Err(_) if std::io::stdin().is_terminal() => {
@@ -84,7 +84,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: AccountCmd) -> anyhow::Result<()> {
             Ok(())
         }
         AccountCmd::Whoami { json } => {
-            let c = open(&home)?;
+            let c = open(home)?;
             if json {
                 println!(
                     "{}",

@@ -17,19 +17,19 @@ pub(crate) async fn run(ctx: &Ctx, cmd: ChatCmd) -> anyhow::Result<()> {
             if texts.is_empty() {
                 anyhow::bail!("nothing to send");
             }
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             confirm_target(&mut c, &to, new).await?;
             c.send_many(&to, &texts).await?;
             Ok(())
         }
         ChatCmd::Read { json } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let mut output = out::Output::new();
             deliver_unread(&mut c, &mut output, json).await
         }
-        ChatCmd::Watch { json } => watch(&home, json).await,
+        ChatCmd::Watch { json } => watch(home, json).await,
         ChatCmd::Verify { user, confirm, json } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let view = if confirm { c.confirm_verified(&user).await? } else { c.safety_number(&user).await? };
             if json {
                 println!("{}", serde_json::to_string(&view)?);
@@ -59,7 +59,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: ChatCmd) -> anyhow::Result<()> {
             Ok(())
         }
         ChatCmd::Trust { user } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             println!("{}", c.trust(&user)?);
             Ok(())
         }

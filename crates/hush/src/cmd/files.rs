@@ -6,7 +6,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
     let home = &ctx.home;
     match cmd {
         FilesCmd::Put { file, dest, keep_versions, new, transfer } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             if let Some((conv, _)) = dest.as_deref().and_then(|d| d.split_once(':'))
                 && !conv.is_empty()
                 && !conv.contains('/')
@@ -21,7 +21,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
             Ok(())
         }
         FilesCmd::Get { src, output, force, version, transfer } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let dest = destination(output, force);
             let r = c.get(&src, &dest, version, transfer.options()).await?;
             let mut report = String::new();
@@ -33,7 +33,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
             Ok(())
         }
         FilesCmd::Ls { src, json } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let (_, items) = c.ls(src.as_deref().unwrap_or("")).await?;
             if json {
                 let mut items = items;
@@ -64,38 +64,38 @@ pub(crate) async fn run(ctx: &Ctx, cmd: FilesCmd) -> anyhow::Result<()> {
             Ok(())
         }
         FilesCmd::Mkdir { path } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             c.mkdir(&path).await?;
             println!("made {path}");
             Ok(())
         }
         FilesCmd::Mv { src, dest } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             c.mv(&src, &dest).await?;
             println!("moved {src} to {dest}");
             Ok(())
         }
         FilesCmd::Rm { path, recursive } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let n = c.rm(&path, recursive).await?;
             println!("removed {path}{}", if n > 1 { format!(" ({n} entries)") } else { String::new() });
             Ok(())
         }
         FilesCmd::Share { src, with, new } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             confirm_target(&mut c, &with, new).await?;
             let to = c.share(&src, &with).await?;
             println!("shared {src} with {with}: it is {}{} there", to.label, hush_core::display::escape(&to.path));
             Ok(())
         }
         FilesCmd::Unshare { src, from } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             c.unshare(&src, &from).await?;
             println!("took {src} back from {from}");
             Ok(())
         }
         FilesCmd::Export { src, age_recipient, output, force, transfer } => {
-            let mut c = open(&home)?;
+            let mut c = open(home)?;
             let dest = destination(output, force);
             let r = c.export(&src, &age_recipient, &dest, transfer.options()).await?;
             let shown = dest.describe();
