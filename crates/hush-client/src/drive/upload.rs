@@ -251,21 +251,27 @@ impl Client {
     }
 
     /// Sends the staged blob from `from` on, in pieces; each answer says where the next
-    /// one starts.
+    /// one starts. Each piece is read on a blocking thread, not on the async runtime.
     async fn send_blob(&self, staged: &Staged<'_>, upload_id: &str, from: u64, opts: &TransferOptions) -> Result<(), ClientError> {
         let (staging, blob_size) = (staged.path, staged.size);
         let mut file = File::open(staging).map_err(|e| io_err("can't read", staging, e))?;
-        file.seek(SeekFrom::Start(from)).map_err(|e| io_err("can't read", staging, e))?;
         let mut offset = from;
         let mut meter = Meter::new(opts, from, Stage::Uploading { name: staged.name, total: blob_size, from });
-        let mut buf = vec![0u8; proto::UPLOAD_CHUNK_MAX];
         while offset < blob_size {
-            let want = usize::try_from((blob_size - offset).min(buf.len() as u64)).unwrap_or(buf.len());
-            file.read_exact(&mut buf[..want]).map_err(|e| io_err("can't read", staging, e))?;
+            let want = usize::try_from((blob_size - offset).min(proto::UPLOAD_CHUNK_MAX as u64)).unwrap_or(proto::UPLOAD_CHUNK_MAX);
+            let (at, path) = (offset, staging.to_path_buf());
+            let (back, piece) = tokio::task::spawn_blocking(move || -> Result<(File, Vec<u8>), ClientError> {
+                let mut piece = vec![0u8; want];
+                file.seek(SeekFrom::Start(at)).map_err(|e| io_err("can't read", &path, e))?;
+                file.read_exact(&mut piece).map_err(|e| io_err("can't read", &path, e))?;
+                Ok((file, piece))
+            })
+            .await
+            .map_err(|e| ClientError::Internal(e.to_string()))??;
+            file = back;
             let path = format!("/v1/uploads/{upload_id}?offset={offset}");
-            let status: proto::UploadStatus = self.api.call_bytes(&self.signer(), Method::PUT, &path, buf[..want].to_vec()).await?;
+            let status: proto::UploadStatus = self.api.call_bytes(&self.signer(), Method::PUT, &path, piece).await?;
             offset = status.received;
-            file.seek(SeekFrom::Start(offset)).map_err(|e| io_err("can't read", staging, e))?;
             meter.advance(offset).await;
         }
         meter.done();
