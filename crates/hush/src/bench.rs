@@ -236,7 +236,7 @@ async fn files(mib: u64, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut alice = Client::register(&dir.join("alice"), &url, &Default::default(), "alice", b"bench passphrase").await?;
     let opts = hush_client::drive::TransferOptions::default();
     let t = Instant::now();
-    alice.put(&plain, Some("bench.bin"), 1, opts).await?;
+    alice.put(&plain, Some("bench.bin"), 1, opts.clone()).await?;
     let p = t.elapsed();
     let got = dir.join("got.bin");
     let t = Instant::now();

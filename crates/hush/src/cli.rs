@@ -269,8 +269,13 @@ pub(crate) struct TransferArgs {
 }
 
 impl TransferArgs {
+    /// A progress bar only on a terminal, and not with `--quiet`.
     pub(crate) fn options(self) -> hush_client::drive::TransferOptions {
-        hush_client::drive::TransferOptions { limit_rate: self.limit_rate, progress: !self.quiet && std::io::stderr().is_terminal() }
+        let shown = !self.quiet && std::io::stderr().is_terminal();
+        hush_client::drive::TransferOptions {
+            limit_rate: self.limit_rate,
+            progress: shown.then(|| std::sync::Arc::new(crate::progress::Bar::default()) as std::sync::Arc<dyn hush_client::drive::Progress>),
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! home, calls one library function, and prints the result. Errors are one sentence on
 //! standard error and a non-zero exit code.
 //!
-//! - `cli`: every command and flag (clap); `cmd`: what each client command does.
+//! - `cli`: every command and flag (clap); `cmd`: what each client command does;
+//!   `progress`: the progress bar of file transfers.
 //! - `server_cmd`: `hush server` and the operator's commands; `demo`, `bench`: the two
 //!   self-contained runs.
 
@@ -16,6 +17,7 @@ mod cmd;
 mod demo;
 mod out;
 mod passphrase;
+mod progress;
 mod server_cmd;
 mod signal;
 
