@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hush_core::files::{self, Manifest, SealedRow, Seen, SignedState, SpaceKey, StateBody, Tree, sha256_hex};
-use hush_core::identity::{CertificateBody, PublicKey};
+use hush_core::identity::CertificateBody;
 use hush_proto::{self as proto, B64};
 use reqwest::Method;
 
 use super::{Location, file_err, usage};
+use crate::trust::{Decision, Policy};
 use crate::{Client, ClientError};
 
 /// The changes one write makes to a space.
@@ -77,9 +78,9 @@ impl Client {
         own_devices: BTreeSet<String>,
     ) -> Result<(impl FnMut(&CertificateBody) -> Result<(), String> + use<>, Option<BTreeSet<(String, String)>>), ClientError> {
         let me = self.state.username.clone();
-        let my_key = self.identity.public();
-        let pinned: BTreeMap<String, PublicKey> =
-            self.state.contacts.iter().map(|(u, c)| (u.clone(), c.identity_key)).collect();
+        // The one trust rule (crate::trust), with the policy that never pins: a space's
+        // signer must be a user this device already holds a key for.
+        let pins = self.pins();
         // The devices that may sign the state, as (username, device id). `None`: this
         // device is no longer a member and can't know the current members.
         let writers: Option<BTreeSet<(String, String)>> = match &loc.conversation {
@@ -91,11 +92,10 @@ impl Client {
         };
         let drive = loc.conversation.is_none();
         let check = move |cert: &CertificateBody| -> Result<(), String> {
-            let expected = if cert.username == me { Some(my_key) } else { pinned.get(&cert.username).copied() };
-            match expected {
-                Some(k) if k.ct_eq(&cert.identity_key) => {}
-                Some(_) => return Err("a key that isn't the one pinned for that user (a key the server made?)".into()),
-                None => return Err("a user this device doesn't know".into()),
+            match pins.decide(cert, Policy::KnownOnly) {
+                Decision::Pinned => {}
+                Decision::Changed => return Err("a key that isn't the one pinned for that user (a key the server made?)".into()),
+                Decision::Unknown | Decision::PinNow => return Err("a user this device doesn't know".into()),
             }
             if drive && cert.username != me {
                 return Err("someone other than you, in your own drive".into());
