@@ -122,11 +122,6 @@ pub enum ClientError {
     /// [`Misbehaviour`].
     #[error("{0}")]
     ServerMisbehaved(Misbehaviour),
-    /// A key-transparency check failed: the server's directory can't be trusted. (The
-    /// same as `ServerMisbehaved(Misbehaviour::Transparency)`, kept for the key
-    /// transparency module until it moves to that.)
-    #[error("key transparency: {0}")]
-    Transparency(String),
     /// MLS refused something.
     #[error(transparent)]
     Mls(#[from] MlsError),
@@ -171,7 +166,7 @@ impl ClientError {
     /// device that does not chain to its user's identity key), rather than the person, the
     /// network or this machine.
     pub fn is_server_misbehaviour(&self) -> bool {
-        matches!(self, ClientError::ServerMisbehaved(_) | ClientError::Transparency(_) | ClientError::BadDevice { .. })
+        matches!(self, ClientError::ServerMisbehaved(_) | ClientError::BadDevice { .. })
     }
 
     /// What the server did, when this is [`ClientError::ServerMisbehaved`].
@@ -207,13 +202,7 @@ impl From<Misbehaviour> for ClientError {
 /// An I/O error as a lowercase phrase without the OS error number ("no such file or
 /// directory" rather than "No such file or directory (os error 2)").
 pub(crate) fn lowercase_io(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.find(" (os error").map_or(text.as_str(), |i| &text[..i]);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    hush_proto::fsio::io_reason(e)
 }
 
 #[cfg(test)]
@@ -226,7 +215,7 @@ mod tests {
         assert!(forged.is_server_misbehaviour() && !forged.is_usage());
         assert_eq!(forged.misbehaviour(), Some(&Misbehaviour::Forked("the server forked it".into())));
         assert_eq!(forged.to_string(), "the server forked it");
-        assert!(ClientError::Transparency("x".into()).is_server_misbehaviour());
+        assert!(ClientError::from(Misbehaviour::Transparency("x".into())).is_server_misbehaviour());
         assert!(ClientError::BadDevice { user: "bob".into(), reason: "r".into() }.is_server_misbehaviour());
         let typo = ClientError::Usage("no conversation named x".into());
         assert!(typo.is_usage() && !typo.is_server_misbehaviour() && typo.misbehaviour().is_none());
@@ -243,7 +232,6 @@ mod tests {
         assert_eq!(e.to_string(), format!("can't read /nope: {}", lowercase_io(&io)));
         assert!(matches!(&e, ClientError::Io { path, .. } if path == Path::new("/nope")));
         assert_eq!(ClientError::from(Misbehaviour::Transparency("bad proof".into())).to_string(), "key transparency: bad proof");
-        assert_eq!(ClientError::Transparency("bad proof".into()).to_string(), "key transparency: bad proof");
         assert_eq!(
             ClientError::Api(ApiError::LiveConnection { url: "ws://x".into(), reason: "refused".into() }).to_string(),
             "can't open the live connection to ws://x: refused"

@@ -41,8 +41,19 @@ fn main() -> ExitCode {
         Err(e) => {
             // An error may quote a name someone else chose (a file, a conversation).
             eprintln!("hush: {}", hush_core::display::escape(&e.to_string()));
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// The exit code says whose doing a failure was, for scripts: 2 for the person's mistake
+/// (as for a bad flag), 3 when the server did something an honest server never does (an
+/// alert, not a retry), 1 for everything else (this machine, the network).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<hush_client::ClientError>() {
+        Some(c) if c.is_server_misbehaviour() => ExitCode::from(3),
+        Some(c) if c.is_usage() => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
     }
 }
 

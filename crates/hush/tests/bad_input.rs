@@ -31,6 +31,8 @@ fn the_cli_refuses_bad_input_with_one_sentence() {
     assert!(e.contains("already holds an account"), "{e}");
     let e = fails(&a, &["send", "nobody", "hello", "--new"]);
     assert!(e.contains("no user named nobody"), "{e}");
+    // A mistake the person can fix exits with 2 (as a bad flag does), not 1 or 3.
+    assert_eq!(hush(&a, &["send", "nobody", "hello", "--new"]).status.code(), Some(2));
     let e = fails(&a, &["conversation", "create", "g", "--with", "ghost"]);
     assert!(e.contains("no user named ghost"), "{e}");
     let e = fails(&dir.path().join("empty"), &["read"]);

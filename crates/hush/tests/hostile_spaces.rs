@@ -89,6 +89,8 @@ fn a_conversation_space_forked_two_versions_ahead_is_refused() {
         err.contains("the server's copy of club's folder history does not continue the version this device saw last (version 2): the server forked or rewrote it"),
         "{err}"
     );
+    // Scripts can tell an alert from a mistake: the server's misbehaviour exits with 3.
+    assert_eq!(hush(&b, &["ls", "club:"]).status.code(), Some(3));
     // And the honest server is still accepted.
     proxy.route(None);
     assert!(ok(&b, &["ls", "club:"]).contains("only-here.txt"));

@@ -46,6 +46,7 @@ use std::sync::Arc;
 use hush_core::files;
 use serde::Serialize;
 
+use crate::error::Misbehaviour;
 use crate::{Client, ClientError};
 pub use crate::state::PendingUpload;
 
@@ -165,11 +166,22 @@ fn usage(m: impl Into<String>) -> ClientError {
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ClientError {
-    ClientError::Usage(format!("{what} {}: {}", path.display(), crate::lowercase_io(&e)))
+    ClientError::io(format!("{what} {}", path.display()), path, &e)
 }
 
+/// A file-format failure, sorted by whose doing it is: what the server served that does
+/// not check out is its misbehaviour; a missing key or a bad recipient is for the person.
 fn file_err(e: files::FileError) -> ClientError {
-    ClientError::Usage(e.to_string())
+    use files::FileError;
+    let text = e.to_string();
+    match e {
+        FileError::Content | FileError::Tampered(_) => Misbehaviour::Tampered(text).into(),
+        FileError::BlobMismatch(_) => Misbehaviour::BlobMismatch(text).into(),
+        FileError::Forked { .. } => Misbehaviour::Forked(text).into(),
+        FileError::Io(e) => ClientError::Io { what: "can't read or write the file".into(), path: PathBuf::new(), reason: crate::lowercase_io(&e) },
+        FileError::MissingKey(_) | FileError::BadRecipient(_) => ClientError::Usage(text),
+        _ => ClientError::Usage(text),
+    }
 }
 
 /// A name this device is about to store (put, mkdir, mv): the format's rules, and no

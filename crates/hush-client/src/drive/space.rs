@@ -10,6 +10,7 @@ use hush_proto::{self as proto, B64};
 use reqwest::Method;
 
 use super::{Location, file_err, usage};
+use crate::error::Misbehaviour;
 use crate::trust::{Decision, Policy};
 use crate::{Client, ClientError};
 
@@ -174,9 +175,9 @@ impl Client {
                         format!("{}'s folder", if label.is_empty() { conv } else { label })
                     }
                 };
-                usage(format!(
+                ClientError::from(Misbehaviour::Forked(format!(
                     "the server's copy of {name} history does not continue the version this device saw last (version {seen}): the server forked or rewrote it"
-                ))
+                )))
             }
             e => file_err(e),
         })?;
@@ -232,7 +233,7 @@ impl Client {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(usage("the space keeps changing; try again"))
+        Err(ClientError::Contended("the space keeps changing; try again".into()))
     }
 
     /// Signs the drive's state with this device (before another device is revoked).

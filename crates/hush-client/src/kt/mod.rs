@@ -45,7 +45,7 @@ pub struct OwnHistory {
 
 /// A key-transparency failure, as one sentence.
 fn kt_err(e: impl std::fmt::Display) -> ClientError {
-    ClientError::Transparency(e.to_string())
+    ClientError::ServerMisbehaved(crate::error::Misbehaviour::Transparency(e.to_string()))
 }
 
 /// The root the server sent, checked for shape.
