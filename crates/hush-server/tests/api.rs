@@ -421,7 +421,7 @@ async fn a_message_travels_from_alice_to_bob_and_is_gone_after_ack() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].kind, InboxKind::Welcome);
     assert_eq!(items[0].group_id.as_ref().map(|g| g.0.clone()), Some(conv.id()));
-    let mut bob_conv = PendingJoin::new(&bob.provider, &items[0].payload.0).unwrap().accept(&bob.provider).unwrap();
+    let mut bob_conv = PendingJoin::new(&bob.provider, &items[0].payload.0).unwrap().trust(|_, _| Ok::<_, ()>(())).unwrap().accept(&bob.provider).unwrap();
     let welcome_id = items[0].id;
 
     // Bob listens on the WebSocket.

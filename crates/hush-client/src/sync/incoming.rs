@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use hush_core::message::Payload;
 use hush_core::identity::CertificateBody;
-use hush_core::mls::{Conversation, Incoming, PendingCommit};
+use hush_core::mls::{Conversation, Incoming, PendingCommit, Role};
 
 use crate::client::Client;
 use crate::error::{ClientError, Misbehaviour};
@@ -149,15 +149,14 @@ impl Client {
     /// A staged commit: the committer and every device it adds checked against the pins, then
     /// merged, and what changed told to the reader.
     fn on_commit(&mut self, gid_hex: &str, mut conv: Conversation, pending: PendingCommit, at: i64) -> Result<(), ClientError> {
-        self.check_trust(&pending.committer)?;
-        for leaf in &pending.new_leaves {
-            if let Err(e) = self.check_trust(leaf) {
-                return Err(ClientError::BadDevice {
-                    user: leaf.username.clone(),
-                    reason: format!("{} tried to add a device that does not chain to the pinned identity key: {e}", pending.committer.username),
-                });
-            }
-        }
+        let committer_name = pending.committer.username.clone();
+        let pending = pending.trust(|cert, role| match role {
+            Role::Author => self.check_trust(cert),
+            Role::Member => self.check_trust(cert).map_err(|e| ClientError::BadDevice {
+                user: cert.username.clone(),
+                reason: format!("{committer_name} tried to add a device that does not chain to the pinned identity key: {e}"),
+            }),
+        })?;
         let committer = pending.committer.username.clone();
         let committer_device = pending.committer.device_id.clone();
         let removes_me = pending.removes_me;

@@ -11,10 +11,8 @@ use crate::state::ConversationMeta;
 
 impl Client {
     pub(crate) fn join(&mut self, welcome: &[u8], at: i64) -> Result<(), ClientError> {
-        let pending = PendingJoin::new(&self.provider, welcome)?;
-        for m in pending.members.clone() {
-            self.check_trust(&m)?;
-        }
+        // The inviter and every member, against the pins (the one trust rule).
+        let pending = PendingJoin::new(&self.provider, welcome)?.trust(|cert, _role| self.check_trust(cert))?;
         let inviter = pending.inviter.username.clone();
         let inviter_device = pending.inviter.device_id.clone();
         let group_id = pending.group_id();

@@ -324,15 +324,49 @@ impl Conversation {
         }
     }
 
-    /// Merges a commit whose certificates the caller has accepted.
-    pub fn merge(&mut self, provider: &HushProvider, pending: PendingCommit) -> Result<(), MlsError> {
+    /// Merges a commit whose committer and new leaves the caller's trust rule accepted
+    /// ([`PendingCommit::trust`]): an unchecked commit can't reach this.
+    pub fn merge(&mut self, provider: &HushProvider, commit: TrustedCommit) -> Result<(), MlsError> {
         self.group
-            .merge_staged_commit(provider, pending.staged)
+            .merge_staged_commit(provider, commit.0.staged)
             .map_err(internal)
     }
 
     /// Forgets the group's state (after leaving or being removed).
     pub fn delete(mut self, provider: &HushProvider) -> Result<(), MlsError> {
         self.group.delete(provider.storage()).map_err(internal)
+    }
+}
+
+/// Whose certificate the trust rule is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The member who made the commit, or who sent the Welcome.
+    Author,
+    /// A leaf the commit adds or updates, or a member listed in the Welcome.
+    Member,
+}
+
+impl PendingCommit {
+    /// Asks the caller's trust rule about the committer and every leaf the commit adds or
+    /// updates (each certificate is already verified against its own identity key; the
+    /// rule decides whether that identity key is the user's). Only what passes can be
+    /// merged.
+    pub fn trust<E>(self, mut rule: impl FnMut(&CertificateBody, Role) -> Result<(), E>) -> Result<TrustedCommit, E> {
+        rule(&self.committer, Role::Author)?;
+        for leaf in &self.new_leaves {
+            rule(leaf, Role::Member)?;
+        }
+        Ok(TrustedCommit(self))
+    }
+}
+
+/// A commit the trust rule accepted: the only kind [`Conversation::merge`] takes.
+pub struct TrustedCommit(PendingCommit);
+
+impl std::ops::Deref for TrustedCommit {
+    type Target = PendingCommit;
+    fn deref(&self) -> &PendingCommit {
+        &self.0
     }
 }

@@ -5,7 +5,7 @@ use openmls::prelude::*;
 
 use crate::identity::CertificateBody;
 
-use super::conversation::Conversation;
+use super::conversation::{Conversation, Role};
 use super::credential::verify_leaf;
 use super::provider::HushProvider;
 use super::{MlsError, group_join_config, internal, refused};
@@ -55,15 +55,39 @@ impl PendingJoin {
         self.staged.group_context().group_id().as_slice().to_vec()
     }
 
+    /// Asks the caller's trust rule about the inviter and every member (each certificate
+    /// already verified against its own identity key). Only a Welcome that passes can be
+    /// joined.
+    pub fn trust<E>(self, mut rule: impl FnMut(&CertificateBody, Role) -> Result<(), E>) -> Result<TrustedJoin, E> {
+        rule(&self.inviter, Role::Author)?;
+        for m in &self.members {
+            rule(m, Role::Member)?;
+        }
+        Ok(TrustedJoin(self))
+    }
+}
+
+/// A Welcome the trust rule accepted: the only kind that can be joined.
+pub struct TrustedJoin(PendingJoin);
+
+impl std::ops::Deref for TrustedJoin {
+    type Target = PendingJoin;
+    fn deref(&self) -> &PendingJoin {
+        &self.0
+    }
+}
+
+impl TrustedJoin {
     /// Joins the group, replacing any state this device held for the same group id.
     pub fn accept(self, provider: &HushProvider) -> Result<Conversation, MlsError> {
-        if self.replaces_existing
-            && let Some(mut old) = MlsGroup::load(provider.storage(), self.staged.group_context().group_id()).map_err(internal)?
+        let join = self.0;
+        if join.replaces_existing
+            && let Some(mut old) = MlsGroup::load(provider.storage(), join.staged.group_context().group_id()).map_err(internal)?
         {
             old.delete(provider.storage()).map_err(internal)?;
         }
         Ok(Conversation {
-            group: self.staged.into_group(provider).map_err(internal)?,
+            group: join.staged.into_group(provider).map_err(internal)?,
         })
     }
 }

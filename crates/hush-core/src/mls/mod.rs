@@ -11,8 +11,10 @@
 //! - **Phases.** A commit from the server comes back from [`Conversation::process`] as an
 //!   [`Incoming::Commit`] holding the staged commit and the certificates of every leaf it
 //!   adds or updates. Nothing is merged until the caller has checked them and calls
-//!   [`Conversation::merge`]; a Welcome is likewise a [`PendingJoin`] until
-//!   [`PendingJoin::accept`].
+//!   [`Conversation::merge`], which takes only a [`TrustedCommit`]: what
+//!   [`PendingCommit::trust`] returns once the caller's trust rule accepted the committer
+//!   and every new leaf. A Welcome is likewise a [`PendingJoin`], and only the
+//!   [`TrustedJoin`] from [`PendingJoin::trust`] can be joined ([`TrustedJoin::accept`]).
 //! - **Server's view.** [`inspect`] reads only the public framing of a message (group id,
 //!   epoch, content type) — all the delivery service needs to order handshake messages.
 
@@ -26,9 +28,9 @@ use openmls::prelude::*;
 
 pub use openmls::prelude::KeyPackage;
 
-pub use conversation::{Conversation, Incoming, Member, Outgoing, PendingCommit};
+pub use conversation::{Conversation, Incoming, Member, Outgoing, PendingCommit, Role, TrustedCommit};
 pub use credential::{CheckedKeyPackage, check_key_package, key_packages, verify_leaf};
-pub use join::PendingJoin;
+pub use join::{PendingJoin, TrustedJoin};
 pub use provider::{Device, HushProvider};
 pub use wire::{WireInfo, WireKind, inspect, inspect_welcome, peek_aad};
 
