@@ -95,14 +95,7 @@ impl Meter {
     }
 }
 
-/// Bytes in binary units, one decimal.
+/// Bytes for a person ("512 bytes", "1.5 MiB"): the one formatter hush uses everywhere.
 pub fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    hush_core::display::human_bytes(n)
 }
