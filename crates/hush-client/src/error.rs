@@ -189,7 +189,7 @@ impl ClientError {
     /// A local I/O failure: `what` says what was being done to `path` ("can't read
     /// /tmp/x"); the reason is the error as a lowercase phrase.
     pub fn io(what: impl Into<String>, path: &Path, e: &std::io::Error) -> ClientError {
-        ClientError::Io { what: what.into(), path: path.to_owned(), reason: lowercase_io(e) }
+        ClientError::Io { what: what.into(), path: path.to_owned(), reason: hush_proto::fsio::io_reason(e) }
     }
 }
 
@@ -197,12 +197,6 @@ impl From<Misbehaviour> for ClientError {
     fn from(m: Misbehaviour) -> ClientError {
         ClientError::ServerMisbehaved(m)
     }
-}
-
-/// An I/O error as a lowercase phrase without the OS error number ("no such file or
-/// directory" rather than "No such file or directory (os error 2)").
-pub(crate) fn lowercase_io(e: &std::io::Error) -> String {
-    hush_proto::fsio::io_reason(e)
 }
 
 #[cfg(test)]
@@ -229,7 +223,7 @@ mod tests {
     fn sentences_stay_what_the_cli_prints() {
         let io = std::io::Error::from(std::io::ErrorKind::NotFound);
         let e = ClientError::io("can't read /nope", Path::new("/nope"), &io);
-        assert_eq!(e.to_string(), format!("can't read /nope: {}", lowercase_io(&io)));
+        assert_eq!(e.to_string(), format!("can't read /nope: {}", hush_proto::fsio::io_reason(&io)));
         assert!(matches!(&e, ClientError::Io { path, .. } if path == Path::new("/nope")));
         assert_eq!(ClientError::from(Misbehaviour::Transparency("bad proof".into())).to_string(), "key transparency: bad proof");
         assert_eq!(

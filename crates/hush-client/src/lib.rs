@@ -51,7 +51,5 @@ pub use safety::SafetyView;
 pub use state::{ConversationMeta, Received};
 pub use sync::SyncReport;
 
-// Paths the drive and key-transparency modules use (`crate::lowercase_io`,
-// `crate::short_device`).
-pub(crate) use error::lowercase_io;
+// A path the drive and key-transparency modules use (`crate::short_device`).
 pub(crate) use names::short_device;

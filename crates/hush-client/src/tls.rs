@@ -40,7 +40,7 @@ impl Trust {
     pub fn with_ca_file(path: &Path) -> Result<Trust, ClientError> {
         let shown = path.display();
         let pem = std::fs::read(path).map_err(|e| {
-            ClientError::Io { what: format!("can't read the CA certificate file {shown}"), path: path.to_path_buf(), reason: io_reason(&e) }
+            ClientError::Io { what: format!("can't read the CA certificate file {shown}"), path: path.to_path_buf(), reason: hush_proto::fsio::io_reason(&e) }
         })?;
         let mut certs = Vec::new();
         for item in CertificateDer::pem_slice_iter(&pem) {
@@ -172,19 +172,5 @@ fn server_name(n: &rustls::pki_types::ServerName<'_>) -> String {
         rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
         rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
         other => format!("{other:?}"),
-    }
-}
-
-/// An I/O error as a lowercase phrase without the OS error number.
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let text = e.to_string();
-            let text = text.find(" (os error").map_or(text.as_str(), |i| &text[..i]).to_owned();
-            let mut chars = text.chars();
-            chars.next().map(|f| f.to_lowercase().chain(chars).collect()).unwrap_or_default()
-        }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use hush_client::drive::{Progress, Stage, human};
+use hush_client::drive::{Progress, Stage};
+use hush_core::display::human_bytes as human;
 use hush_core::display::escape;
 use indicatif::{ProgressBar, ProgressStyle};
 

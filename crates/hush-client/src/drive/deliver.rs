@@ -136,7 +136,7 @@ pub(super) fn deliver_file(tmp: &Path, deliver: &Deliver) -> Result<(), ClientEr
             let mut to = stdout.lock();
             std::io::copy(&mut from, &mut to)
                 .and_then(|_| to.flush())
-                .map_err(|e| ClientError::Usage(format!("can't write to standard output: {}", crate::lowercase_io(&e))))?;
+                .map_err(|e| ClientError::Usage(format!("can't write to standard output: {}", hush_proto::fsio::io_reason(&e))))?;
         }
     }
     Ok(())

@@ -50,7 +50,7 @@ use crate::error::Misbehaviour;
 use crate::{Client, ClientError};
 pub use crate::state::PendingUpload;
 
-pub use progress::{Progress, Stage, human};
+pub use progress::{Progress, Stage};
 
 /// How many versions of a file are kept unless the user says otherwise.
 pub const DEFAULT_KEEP_VERSIONS: usize = 5;
@@ -178,7 +178,7 @@ fn file_err(e: files::FileError) -> ClientError {
         FileError::Content | FileError::Tampered(_) => Misbehaviour::Tampered(text).into(),
         FileError::BlobMismatch(_) => Misbehaviour::BlobMismatch(text).into(),
         FileError::Forked { .. } => Misbehaviour::Forked(text).into(),
-        FileError::Io(e) => ClientError::Io { what: "can't read or write the file".into(), path: PathBuf::new(), reason: crate::lowercase_io(&e) },
+        FileError::Io(e) => ClientError::Io { what: "can't read or write the file".into(), path: PathBuf::new(), reason: hush_proto::fsio::io_reason(&e) },
         FileError::MissingKey(_) | FileError::BadRecipient(_) => ClientError::Usage(text),
         _ => ClientError::Usage(text),
     }

@@ -94,8 +94,3 @@ impl Meter {
         }
     }
 }
-
-/// Bytes for a person ("512 bytes", "1.5 MiB"): the one formatter hush uses everywhere.
-pub fn human(n: u64) -> String {
-    hush_core::display::human_bytes(n)
-}

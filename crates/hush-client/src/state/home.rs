@@ -2,7 +2,6 @@
 //! temporary file, fsync, rename, fsync the directory).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use hush_core::sealed::{SealError, SealKey};
@@ -67,18 +66,9 @@ impl Home {
             serde_json::to_vec(state).map_err(|e| ClientError::Internal(e.to_string()))?,
         );
         let sealed = key.seal(&plain);
-        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
-        let io = |e: std::io::Error| io_error("can't write the local state".into(), &tmp, &e);
-        {
-            let mut f = File::create(&tmp).map_err(io)?;
-            f.write_all(&sealed).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        fs::rename(&tmp, self.dir.join(STATE_FILE)).map_err(io)?;
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        let path = self.dir.join(STATE_FILE);
+        hush_proto::fsio::write_atomic(&path, &sealed)
+            .map_err(|e| io_error("can't write the local state".into(), &path, &e))
     }
 }
 
