@@ -23,6 +23,7 @@
 //! move messages; `state` is what is sealed on disk; `error` sorts what goes wrong.
 
 mod account;
+mod alerts;
 pub mod api;
 mod client;
 mod contacts;
@@ -39,6 +40,7 @@ mod safety;
 mod send;
 pub mod state;
 mod sync;
+mod timeline;
 pub mod tls;
 pub mod transcript;
 pub mod trust;
@@ -48,7 +50,8 @@ pub use conversations::MemberView;
 pub use error::{ApiError, ClientError, Misbehaviour};
 pub use recovery::{recover, recover_with_guardians};
 pub use safety::SafetyView;
-pub use state::{ConversationMeta, Received};
+pub use state::{Alert, ConversationMeta, Received};
+pub use timeline::{ContactStatus, TIMELINE_KEPT};
 pub use sync::SyncReport;
 
 // A path the drive and key-transparency modules use (`crate::short_device`).

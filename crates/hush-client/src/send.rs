@@ -31,7 +31,12 @@ impl Client {
         }
         self.sync().await?;
         let payloads: Vec<Payload> = texts.iter().map(|t| Payload::text(t)).collect();
-        self.send_to(target, &payloads).await
+        self.send_to(target, &payloads).await?;
+        if let Some(id) = self.resolve(target)? {
+            self.record_sent(&id, texts);
+            self.save()?;
+        }
+        Ok(())
     }
 
     /// Sends payloads to a conversation or a user's one-to-one conversation (made on first

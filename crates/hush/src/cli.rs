@@ -51,6 +51,16 @@ pub(crate) enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Run the app: a web interface for this device on a loopback address, for as long as
+    /// this runs. It prints (and opens, where there is a desktop) an address that works once.
+    Ui {
+        /// Where the app listens (a loopback address only).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+        /// Don't try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Start a server in a temporary directory, run three people through one-to-one and
     /// group chats, and show that the server holds none of the plaintexts.
     Demo,

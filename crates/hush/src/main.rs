@@ -7,7 +7,7 @@
 //! - `cli`: every command and flag (clap); `cmd`: what each client command does;
 //!   `progress`: the progress bar of file transfers.
 //! - `server_cmd`: `hush server` and the operator's commands; `demo`, `bench`: the two
-//!   self-contained runs.
+//!   self-contained runs; `ui`: `hush ui`, the app served on loopback.
 
 mod backup_cmd;
 mod bench;
@@ -20,6 +20,7 @@ mod passphrase;
 mod progress;
 mod server_cmd;
 mod signal;
+mod ui;
 
 use std::process::ExitCode;
 

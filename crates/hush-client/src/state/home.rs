@@ -13,10 +13,30 @@ use crate::error::ClientError;
 const STATE_FILE: &str = "state.hush";
 const LOCK_FILE: &str = "lock";
 
+/// What a long-running holder of the lock (`hush ui`) writes into the lock file.
+const LONG_HOLDER: &str = "hush ui";
+
+/// Set once by a process that keeps its home open for long (`hush ui`).
+static HELD_LONG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks this process as one that keeps its home open (the app): other hush processes
+/// that find the home locked then stop at once with a sentence naming it, instead of
+/// waiting.
+pub fn hold_homes_long() {
+    HELD_LONG.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The home directory with its lock held.
 pub struct Home {
     dir: PathBuf,
     _lock: File,
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // The note goes before the lock does (closing the file releases it).
+        let _ = self._lock.set_len(0);
+    }
 }
 
 impl Home {
@@ -31,8 +51,29 @@ impl Home {
             .write(true)
             .open(dir.join(LOCK_FILE))
             .map_err(|e| io_error(format!("can't open the lock in {}", dir.display()), &dir.join(LOCK_FILE), &e))?;
-        lock.lock()
-            .map_err(|e| io_error(format!("can't lock {}", dir.display()), &dir.join(LOCK_FILE), &e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                // A long-running holder (the app) says so in the lock file: waiting for it
+                // would hang, so say who holds the home instead. A short command is waited for.
+                let holder = fs::read_to_string(dir.join(LOCK_FILE)).unwrap_or_default();
+                if let Some(what) = holder.trim().strip_prefix(LONG_HOLDER) {
+                    return Err(ClientError::Usage(format!(
+                        "{} is open in hush ui{what}; use the app, or stop it before running other hush commands on this home",
+                        dir.display()
+                    )));
+                }
+                lock.lock()
+                    .map_err(|e| io_error(format!("can't lock {}", dir.display()), &dir.join(LOCK_FILE), &e))?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(format!("can't lock {}", dir.display()), &dir.join(LOCK_FILE), &e)),
+        }
+        // Say who holds it (an earlier holder's note, even of a killed app, goes).
+        let _ = lock.set_len(0);
+        if HELD_LONG.load(std::sync::atomic::Ordering::Relaxed) {
+            use std::io::Write as _;
+            let _ = (&lock).write_all(format!("{LONG_HOLDER} (process {})\n", std::process::id()).as_bytes());
+        }
         Ok(Home { dir: dir.to_owned(), _lock: lock })
     }
 

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 pub use contacts::{Contact, ConversationMeta, Received};
 pub use drive::PendingUpload;
-pub use home::Home;
+pub use home::{Home, hold_homes_long};
 pub use kt::{Claim, KtState, RestoreFollowed};
 pub use recovery::{GuardianState, RecoveryState};
 pub use secret::SecretBytes;
@@ -107,6 +107,33 @@ pub struct State {
     /// Message sequences, epoch authenticators and healed conversations.
     #[serde(default)]
     pub transcript: TranscriptState,
+    /// Messages already read, by conversation id, newest last (bounded): what an app shows
+    /// as the conversation's history on this device.
+    #[serde(default)]
+    pub timeline: BTreeMap<String, VecDeque<Received>>,
+    /// Alerts the person has not acknowledged yet (and the last few acknowledged ones).
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+}
+
+/// Something the person must see: the server misbehaved, a key changed, a message is
+/// missing. Shown until acknowledged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alert {
+    /// Unique on this device.
+    pub id: u64,
+    /// What it is about: a conversation id (hex), or `@user` before a conversation exists.
+    pub subject: String,
+    /// The conversation's or user's display name.
+    pub about: String,
+    /// The sentence.
+    pub text: String,
+    /// When it was raised, unix ms.
+    pub at: i64,
+    /// Whether sending to the subject waits until the person acknowledged it.
+    pub blocking: bool,
+    /// Whether the person acknowledged it.
+    pub acknowledged: bool,
 }
 
 /// A device that a commit added for a user who was already a member.
@@ -163,6 +190,8 @@ impl State {
             new_devices: Default::default(),
             routing_reported: Default::default(),
             transcript: Default::default(),
+            timeline: Default::default(),
+            alerts: Default::default(),
         }
     }
 }

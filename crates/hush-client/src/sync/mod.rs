@@ -52,7 +52,14 @@ impl Client {
     /// Marks the first `count` messages of [`Client::unread`] read, and saves.
     pub fn mark_read(&mut self, count: usize) -> Result<(), ClientError> {
         let n = count.min(self.state.unread.len());
-        self.state.unread.drain(..n);
+        let read: Vec<_> = self.state.unread.drain(..n).collect();
+        // A warning that reached the reader was seen: its alert is acknowledged.
+        for w in read.iter().filter(|m| m.kind == "warning") {
+            for a in self.state.alerts.iter_mut().filter(|a| a.subject == w.conversation_id && a.text == w.text) {
+                a.acknowledged = true;
+            }
+        }
+        self.keep_in_timeline(read);
         self.save()
     }
 
@@ -104,6 +111,8 @@ impl Client {
             .get(conversation_id)
             .map(|m| self.display_name(m))
             .unwrap_or_default();
+        // An app shows it until acknowledged, and holds sending to the conversation.
+        self.raise_alert(conversation_id, &conversation, &text, true);
         self.state.unread.push(Received {
             conversation_id: conversation_id.to_owned(),
             conversation,

@@ -53,6 +53,11 @@ pub(crate) async fn run(home: Option<PathBuf>, ca_cert: Option<PathBuf>, command
     let ctx = Ctx { home, config };
     match command {
         Command::Server(_) | Command::Demo | Command::Bench(_) => Ok(()),
+        Command::Ui { listen, no_browser } => {
+            // The passphrase is typed in the app; scripts may give it as for any command.
+            let passphrase = std::env::var("HUSH_PASSPHRASE").ok().filter(|_| ctx.home.join("state.hush").exists()).map(zeroize::Zeroizing::new);
+            crate::ui::run(crate::ui::Options { home: ctx.home, trust: trust(), listen, open_browser: !no_browser, passphrase }).await
+        }
         Command::Account(cmd) => account::run(&ctx, cmd).await,
         Command::Chat(cmd) => chat::run(&ctx, cmd).await,
         Command::Files(cmd) => files::run(&ctx, cmd).await,
