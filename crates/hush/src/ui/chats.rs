@@ -62,7 +62,7 @@ pub(crate) async fn list(State(ui): State<Shared>) -> Reply {
             (at, v)
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     Ok(Json(json!(out.into_iter().map(|(_, v)| v).collect::<Vec<_>>())))
 }
 
@@ -125,10 +125,10 @@ pub(crate) async fn send(State(ui): State<Shared>, Json(req): Json<Send>) -> Rep
         if needed.is_some() && !req.new {
             return Err(UiError::conflict("new_contact", format!("{user} is new to you: check the name, then start the conversation")));
         }
-        if needed.is_some() {
-            if let Err(e) = c.introduce(user).await {
-                return Err(failed(&ui, &mut c, &subject, e));
-            }
+        if needed.is_some()
+            && let Err(e) = c.introduce(user).await
+        {
+            return Err(failed(&ui, &mut c, &subject, e));
         }
     }
     if let Err(e) = c.send(&target, &req.text).await {

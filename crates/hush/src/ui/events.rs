@@ -18,15 +18,13 @@ use super::{Shared, Ui};
 pub(crate) async fn stream(State(ui): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = ui.events.subscribe();
     let s = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => return Some((Ok(Event::default().data(v)), rx)),
-                // The page fell behind: it refetches anyway.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().data(json!({"type": "changed"}).to_string())), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(v) => Some((Ok(Event::default().data(v)), rx)),
+            // The page fell behind: it refetches anyway.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok(Event::default().data(json!({"type": "changed"}).to_string())), rx))
             }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
     Sse::new(s).keep_alive(KeepAlive::default())

@@ -50,7 +50,7 @@ await run('chat', async (t) => {
   await t.step(`${B} sees it without reloading, with an unread count`, async () => {
     const link = bob.getByRole('list', { name: 'Conversations' }).getByRole('link', { name: A, exact: true });
     await link.waitFor();
-    await until(async () => /1 unread/.test(await textOf(bob.locator('li.conv').filter({ has: bob.getByRole('link', { name: A, exact: true }) }))), `${B}'s list does not show 1 unread for ${A}`);
+    await until(async () => /[1-9]\d* unread/.test(await textOf(bob.locator('li.conv').filter({ has: bob.getByRole('link', { name: A, exact: true }) }))), `${B}'s list shows no unread count for ${A}`);
     await t.shot(bob, 'conversations.png');
     await link.click();
     await messageShown(bob, hello);

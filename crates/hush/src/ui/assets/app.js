@@ -799,7 +799,7 @@ function chatScreen(id) {
     if (m.kind === 'event') return el('li', { class: 'event' }, el('span', {}, m.text), ' ', el('time', {}, fmtTime(m.sent_at)));
     if (m.kind === 'warning') return el('li', { class: 'warning' }, el('strong', {}, 'Warning: '), el('span', {}, m.text), ' ', el('time', {}, fmtTime(m.sent_at)));
     return el('li', { class: `msg${m.mine ? ' mine' : ''}` },
-      el('span', { class: 'sender' }, m.mine ? 'You' : m.sender),
+      el('span', { class: 'sender' }, m.mine ? 'You' : m.sender === me() ? 'You (another device)' : m.sender),
       el('span', { class: 'sr' }, ': '),
       el('p', { class: 'text' }, m.text),
       el('time', {}, fmtTime(m.sent_at)));
@@ -823,7 +823,7 @@ function chatScreen(id) {
   const renderMembers = (c) => {
     if (!changed(members, [c.members, c.direct, c.active])) return;
     clear(members, (c.members || []).map((m) => {
-      const badge = m.key_changed ? el('span', { class: 'badge warn' }, 'Key changed')
+      const badge = m.me ? null : m.key_changed ? el('span', { class: 'badge warn' }, 'Key changed')
         : m.verified ? el('span', { class: 'badge ok' }, 'Verified') : el('span', { class: 'badge muted' }, 'Not verified');
       const actions = [];
       if (!m.me) {
@@ -848,7 +848,8 @@ function chatScreen(id) {
       return el('li', { class: 'member', 'data-testid': `member-${m.username}` },
         el('div', { class: 'member-head' }, el('strong', {}, m.username), m.me ? ' (you)' : '', ' ', badge),
         el('ul', { class: 'devices', 'aria-label': `Devices of ${m.username}` }, (m.devices || []).map((d) =>
-          el('li', {}, 'Device ', el('code', {}, d.device_id), d.fingerprint ? el('span', { class: 'fp' }, ' · ', el('code', {}, d.fingerprint)) : null))),
+          el('li', {}, 'Device ', el('code', {}, d.device_id), d.device_id === state.status.device_id ? ' (this one)' : '',
+            d.fingerprint ? el('span', { class: 'fp' }, ' · ', el('code', {}, d.fingerprint)) : null))),
         actions.length ? el('div', { class: 'member-actions' }, actions) : null);
     }));
   };
