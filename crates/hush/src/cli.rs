@@ -62,8 +62,14 @@ pub(crate) enum Command {
         no_browser: bool,
     },
     /// Start a server in a temporary directory, run three people through one-to-one and
-    /// group chats, and show that the server holds none of the plaintexts.
-    Demo,
+    /// group chats, a file, a safety-number check and a tampering server caught, and show
+    /// that the server holds none of the plaintexts.
+    Demo {
+        /// Then leave the server and the three people running, each in the app, and print
+        /// one address per person.
+        #[arg(long)]
+        ui: bool,
+    },
     /// Measure messages per second and send-to-receive latency through a local server.
     Bench(bench::BenchArgs),
 }

@@ -32,7 +32,9 @@ async fn show(name: &str, c: &mut Client) -> anyhow::Result<()> {
 }
 
 /// Runs the demo.
-pub async fn run() -> anyhow::Result<()> {
+/// Runs the demo; with `ui`, then leaves the server and the three people running, each in
+/// their own app, and prints one address per person.
+pub async fn run(ui: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("hush-demo-").tempdir()?;
     let data = dir.path().join("server-data");
     let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, data.clone())).await?;
@@ -91,9 +93,13 @@ pub async fn run() -> anyhow::Result<()> {
     let messages = plaintexts.len();
     plaintexts.extend(TRAIL_MAP);
 
-    // Stop the server so every byte it wrote is on disk, then search all of it.
-    let _ = stop.send(());
-    let _ = handle.await;
+    // Stop the server so every byte it wrote is on disk, then search all of it (the app
+    // keeps it running: its database is searched as it is, write-ahead log included).
+    let mut running = Some((stop, handle));
+    if !ui && let Some((stop, handle)) = running.take() {
+        let _ = stop.send(());
+        let _ = handle.await;
+    }
     println!("\n== what the server holds ==");
     let (files, bytes, found) = search(&data, &plaintexts)?;
     println!(
@@ -110,8 +116,40 @@ pub async fn run() -> anyhow::Result<()> {
         anyhow::bail!("plaintext found in the server's data");
     }
     drop((alice, bob, carol));
+    if ui {
+        serve_apps(dir.path()).await?;
+    }
+    if let Some((stop, handle)) = running.take() {
+        let _ = stop.send(());
+        let _ = handle.await;
+    }
     dir.close()?;
     println!("\ncleaned up the temporary directory");
+    Ok(())
+}
+
+/// `hush demo --ui`: alice, bob and carol each in their own app, until Ctrl-C.
+async fn serve_apps(dir: &Path) -> anyhow::Result<()> {
+    println!("\n== the app: one address per person (each works once, on this machine) ==");
+    let mut tasks = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let started = crate::ui::start(crate::ui::Options {
+            home: dir.join(name),
+            trust: Default::default(),
+            listen: "127.0.0.1:0".parse()?,
+            open_browser: false,
+            passphrase: Some(zeroize::Zeroizing::new(String::from_utf8_lossy(PASSPHRASE).into_owned())),
+        })
+        .await?;
+        println!("{name:<6} {}", started.url);
+        tasks.push(started.task);
+    }
+    println!("\nOpen each in its own browser window (or a private one: each address sets its own session).");
+    println!("The server and the three people keep running until Ctrl-C.");
+    crate::signal::shutdown_signal().await;
+    for t in tasks {
+        t.abort();
+    }
     Ok(())
 }
 
@@ -202,9 +240,11 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d)? {
             let entry = entry?;
-            if entry.file_type()?.is_dir() {
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 stack.push(entry.path());
-            } else {
+            } else if kind.is_file() {
+                // Not the running server's admin socket.
                 files.push(entry.path());
             }
         }

@@ -61,7 +61,7 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server_cmd::run(*args).await,
-        Command::Demo => demo::run().await,
+        Command::Demo { ui } => demo::run(ui).await,
         Command::Bench(args) => bench::run(args).await,
         command => cmd::run(cli.home, cli.ca_cert, command).await,
     }

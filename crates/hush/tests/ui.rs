@@ -133,7 +133,8 @@ fn a_request_without_the_session_is_401() {
         assert!(r.body.contains("one-time"), "{path}: the 401 says what to do: {}", r.body);
     }
     // A made-up cookie is no session either.
-    let r = raw(&app.addr, "GET", "/api/status", &[("Cookie", "hush_session=0000")], "");
+    let port = app.addr.rsplit(':').next().unwrap();
+    let r = raw(&app.addr, "GET", "/api/status", &[("Cookie", &format!("hush_session_{port}=0000"))], "");
     assert_eq!(r.status, 401);
 }
 

@@ -52,7 +52,7 @@ pub(crate) async fn run(home: Option<PathBuf>, ca_cert: Option<PathBuf>, command
     let _ = TRUST.set(client_config::trust(&home, &config, ca_cert)?);
     let ctx = Ctx { home, config };
     match command {
-        Command::Server(_) | Command::Demo | Command::Bench(_) => Ok(()),
+        Command::Server(_) | Command::Demo { .. } | Command::Bench(_) => Ok(()),
         Command::Ui { listen, no_browser } => {
             // The passphrase is typed in the app; scripts may give it as for any command.
             let passphrase = std::env::var("HUSH_PASSPHRASE").ok().filter(|_| ctx.home.join("state.hush").exists()).map(zeroize::Zeroizing::new);

@@ -20,8 +20,9 @@ use subtle::ConstantTimeEq as _;
 
 use super::{Shared, UiError};
 
-/// The session cookie's name.
-const COOKIE: &str = "hush_session";
+/// The session cookie's name, before the port: cookies are kept per host, not per port,
+/// so each app on 127.0.0.1 (the demo runs three) names its own.
+const COOKIE: &str = "hush_session_";
 /// The header a change must carry.
 pub(crate) const CSRF_HEADER: &str = "x-hush-csrf";
 
@@ -55,14 +56,15 @@ impl Keys {
         self.token.lock().map(|t| t.clone().unwrap_or_default()).unwrap_or_default()
     }
 
-    fn has_session(&self, headers: &HeaderMap) -> bool {
+    fn has_session(&self, headers: &HeaderMap, port: u16) -> bool {
+        let name = format!("{COOKIE}{port}");
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|kv| kv.trim().split_once('='))
-            .any(|(k, v)| k == COOKIE && bool::from(v.as_bytes().ct_eq(self.session.as_bytes())))
+            .any(|(k, v)| k == name && bool::from(v.as_bytes().ct_eq(self.session.as_bytes())))
     }
 }
 
@@ -97,7 +99,7 @@ pub(crate) async fn check(State(ui): State<Shared>, req: Request, next: Next) ->
         Some(UiError::forbidden("requests from other web sites are refused"))
     } else if req.uri().path() == "/session" {
         None
-    } else if !ui.guard.has_session(headers) {
+    } else if !ui.guard.has_session(headers, ui.addr.port()) {
         Some(UiError::session())
     } else if !matches!(*req.method(), Method::GET | Method::HEAD)
         && !headers
@@ -137,7 +139,7 @@ pub(crate) struct TokenQuery {
 
 /// `GET /session?token=T`: the one-time token becomes the session cookie.
 pub(crate) async fn exchange(State(ui): State<Shared>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    if ui.guard.has_session(&headers) {
+    if ui.guard.has_session(&headers, ui.addr.port()) {
         return Redirect::to("/").into_response();
     }
     let accepted = match ui.guard.token.lock() {
@@ -158,7 +160,7 @@ pub(crate) async fn exchange(State(ui): State<Shared>, headers: HeaderMap, Query
         )
         .into_response();
     }
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", ui.guard.session);
+    let cookie = format!("{COOKIE}{}={}; HttpOnly; SameSite=Strict; Path=/", ui.addr.port(), ui.guard.session);
     let mut resp = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);

@@ -113,7 +113,7 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
     }
     tokio::select! {
         r = started.task => r?,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = crate::signal::shutdown_signal() => Ok(()),
     }
 }
 

@@ -661,11 +661,12 @@ function conversationsScreen() {
       const user = to.input.value.trim().replace(/^@/, '');
       try {
         const id = await sendMessage(`@${user}`, first.input.value, user);
-        if (id) { first.input.value = ''; go(`#/c/${encodeURIComponent(id)}`); }
+        // Open the chat, unless the person went elsewhere meanwhile.
+        if (id) { first.input.value = ''; if (chatForm.isConnected) go(`#/c/${encodeURIComponent(id)}`); }
       } catch (ex) {
         showError(ex, chatErr);
         // An alert about this person: open the chat with them, where it shows and blocks sending.
-        if (['server', 'alert', 'key_changed'].includes(ex.kind)) { await refreshAlerts(); go(`#/c/${encodeURIComponent(`@${user}`)}`); }
+        if (['server', 'alert', 'key_changed'].includes(ex.kind)) { await refreshAlerts(); if (chatForm.isConnected) go(`#/c/${encodeURIComponent(`@${user}`)}`); }
       }
     },
   }, el('h2', {}, 'New chat'), to.wrap, first.wrap, chatErr, el('button', { type: 'submit', class: 'primary' }, 'Send'));
@@ -681,7 +682,7 @@ function conversationsScreen() {
       try {
         const r = await api('POST', '/api/conversations', { name: gname.input.value.trim(), members: splitNames(gmembers.input.value) });
         toast(`Group ${gname.input.value.trim()} created.`);
-        go(`#/c/${encodeURIComponent(r.id)}`);
+        if (groupForm.isConnected) go(`#/c/${encodeURIComponent(r.id)}`);
       } catch (ex) { showError(ex, groupErr); }
     },
   }, el('h2', {}, 'New group'), gname.wrap, gmembers.wrap, groupErr, el('button', { type: 'submit', class: 'primary' }, 'Create group'));
@@ -746,7 +747,7 @@ function chatScreen(id) {
       try {
         const cid = await sendMessage(id, text, draftUser || convName(conv));
         if (cid) { composer.input.value = ''; note.textContent = ''; note.classList.remove('bad'); }
-        if (cid && draftUser) go(`#/c/${encodeURIComponent(cid)}`);
+        if (cid && draftUser && form.isConnected) go(`#/c/${encodeURIComponent(cid)}`);
       } catch (ex) {
         note.textContent = ex.kind === 'alert' ? `Not sent: ${ex.message} Acknowledge the alert above to send again.`
           : ex.kind === 'key_changed' ? `Not sent: ${ex.message} Verify them or accept their new key in the member list.`
@@ -798,7 +799,7 @@ function chatScreen(id) {
   const renderMessage = (m) => {
     if (m.kind === 'event') return el('li', { class: 'event' }, el('span', {}, m.text), ' ', el('time', {}, fmtTime(m.sent_at)));
     if (m.kind === 'warning') return el('li', { class: 'warning' }, el('strong', {}, 'Warning: '), el('span', {}, m.text), ' ', el('time', {}, fmtTime(m.sent_at)));
-    return el('li', { class: `msg${m.mine ? ' mine' : ''}` },
+    return el('li', { class: `msg${m.mine || m.sender === me() ? ' mine' : ''}` },
       el('span', { class: 'sender' }, m.mine ? 'You' : m.sender === me() ? 'You (another device)' : m.sender),
       el('span', { class: 'sr' }, ': '),
       el('p', { class: 'text' }, m.text),
@@ -1038,13 +1039,13 @@ function filesScreen(spec) {
         refresh();
       }),
       action('Share', async () => {
-        const r = await ask({ title: `Share ${name}`, fields: [{ name: 'with', label: 'With (username)' }], confirm: 'Share' });
+        const r = await ask({ title: `Share ${name}`, fields: [{ name: 'with', label: 'With (a username or a group’s name)' }], confirm: 'Share' });
         if (!r) return;
         try { await api('POST', '/api/files/share', { at: itemSpec, with: r.with.trim().replace(/^@/, '') }); toast(`${name} shared with ${r.with.trim()}.`); } catch (ex) { showError(ex); }
         refresh();
       }),
       action('Stop sharing', async () => {
-        const r = await ask({ title: `Stop sharing ${name}`, fields: [{ name: 'from', label: 'With whom to stop sharing (username)' }], confirm: 'Stop sharing' });
+        const r = await ask({ title: `Stop sharing ${name}`, fields: [{ name: 'from', label: 'Stop sharing with (a username or a group’s name)' }], confirm: 'Stop sharing' });
         if (!r) return;
         try { await api('POST', '/api/files/unshare', { at: itemSpec, from: r.from.trim().replace(/^@/, '') }); toast(`${name} is no longer shared with ${r.from.trim()}.`); } catch (ex) { showError(ex); }
         refresh();
@@ -1156,7 +1157,9 @@ function filesScreen(spec) {
           loc.conv !== null ? el('a', { href: `#/c/${encodeURIComponent(loc.conv)}` }, 'Open the conversation') : null),
         el('div', { class: 'toolbar' }, picker, pickLabel, mkdirForm),
         err, uploads, zone)));
-  return { title: 'Files', node, update, dispose: () => progressListeners.delete(onProgress) };
+  // Others' changes to a space are not pushed: look again every 10 s while this is shown.
+  const poll = setInterval(() => { if (document.visibilityState === 'visible') refresh(); }, 10_000);
+  return { title: 'Files', node, update, dispose: () => { progressListeners.delete(onProgress); clearInterval(poll); } };
 }
 
 // ── verify a contact: safety number and QR code ──
