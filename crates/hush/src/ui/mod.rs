@@ -134,6 +134,8 @@ fn open_in_browser(url: &str) {
 impl Ui {
     /// Takes an opened account: keeps it, and starts following the server's pushes.
     async fn opened(self: &Arc<Self>, client: Client) {
+        // Bytes a stopped app left on their way (the home's lock is ours now).
+        let _ = std::fs::remove_dir_all(self.home.join("ui-transfers"));
         *self.client.lock().await = Some(client);
         events::follow(self.clone());
         self.changed();
