@@ -29,9 +29,9 @@ impl Client {
         out
     }
 
-    /// How many messages of a conversation are unread.
+    /// How many messages (texts, not events or warnings) of a conversation are unread.
     pub fn unread_in(&self, conversation_id: &str) -> usize {
-        self.state.unread.iter().filter(|m| m.conversation_id == conversation_id && m.kind != "warning").count()
+        self.state.unread.iter().filter(|m| m.conversation_id == conversation_id && m.kind == "text").count()
     }
 
     /// Marks every message of one conversation read, and saves.

@@ -339,6 +339,22 @@ fn people_chat_make_a_group_share_a_file_and_verify_each_other_in_the_app() {
 }
 
 #[test]
+fn the_drive_versions_folders_sharing_export_group_changes_and_guardians_work_in_the_app() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let apps: Vec<App> = ["alice", "bob", "carol"].iter().map(|u| App::start(&dir.path().join(u), false)).collect();
+    browse(
+        "drive.mjs",
+        &[
+            ("HUSH_UI_ALICE", apps[0].url.clone()),
+            ("HUSH_UI_BOB", apps[1].url.clone()),
+            ("HUSH_UI_CAROL", apps[2].url.clone()),
+            ("HUSH_SERVER", server.url.clone()),
+        ],
+    );
+}
+
+#[test]
 fn a_second_device_is_linked_from_the_app_and_sees_the_conversation() {
     let dir = tempdir();
     let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");

@@ -113,7 +113,15 @@ pub(crate) async fn send(State(ui): State<Shared>, Json(req): Json<Send>) -> Rep
         Some(user) => (format!("@{}", user.trim()), format!("@{}", user.trim())),
         None => (req.to.clone(), format!("#{}", req.to)),
     };
-    if let Some(a) = c.blocking_alert(&[&subject]) {
+    // An alert about a person (filed before a conversation with them existed) holds every
+    // conversation they are in.
+    let mut subjects = vec![subject.clone()];
+    if req.to.strip_prefix('@').is_none() {
+        let me = c.username().to_owned();
+        subjects.extend(c.members(&target).unwrap_or_default().into_iter().filter(|m| m.username != me).map(|m| format!("@{}", m.username)));
+    }
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    if let Some(a) = c.blocking_alert(&subjects) {
         return Err(UiError::conflict(
             "alert",
             format!("sending to {} waits until you have read and acknowledged the alert: {}", a.about, a.text),

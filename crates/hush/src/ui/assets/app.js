@@ -928,7 +928,7 @@ function filesScreen(spec) {
   const crumbs = el('ol', { class: 'crumbs' });
   const body = el('tbody');
   const empty = el('p', { class: 'muted', hidden: true }, 'This folder is empty.');
-  const uploads = el('ul', { class: 'uploads', 'aria-label': 'Uploads', 'aria-live': 'polite' });
+  const uploads = el('ul', { class: 'uploads', 'aria-label': 'Uploads', 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const err = formError();
   const openVersions = new Set();
 
@@ -949,9 +949,9 @@ function filesScreen(spec) {
 
   // Uploads: the browser → daemon transfer (XHR progress), then the daemon's own progress events.
   const rows = new Map();
-  const uploadRow = (name) => {
+  const uploadRow = (name, what = 'Upload') => {
     if (rows.has(name)) return rows.get(name);
-    const bar = el('progress', { max: 1, value: 0, 'aria-label': `Upload of ${name}` });
+    const bar = el('progress', { max: 1, value: 0, 'aria-label': `${what} of ${name}` });
     const text = el('span', { class: 'stage' }, 'Waiting…');
     const li = el('li', {}, el('span', { class: 'name' }, name), bar, text);
     uploads.append(li);
@@ -965,12 +965,16 @@ function filesScreen(spec) {
     if (!ev.name || finished.has(ev.name)) return;
     if (!rows.has(ev.name) && !(ev.total && (ev.done || 0) < ev.total)) return;
     const ours = rows.has(ev.name) && !rows.get(ev.name).byEvent;
-    const row = uploadRow(ev.name);
+    const row = uploadRow(ev.name, ev.stage === 'downloading' ? 'Download' : 'Upload');
     if (!ours) row.byEvent = true;
     if (ev.total) { row.bar.max = ev.total; row.bar.value = ev.done || 0; }
     const pct = ev.total ? ` ${Math.floor((100 * (ev.done || 0)) / ev.total)}%` : '';
     row.text.textContent = `${ev.stage || 'working'}${pct}`;
-    if (row.byEvent && ev.total && (ev.done || 0) >= ev.total) { row.li.classList.add('done'); rows.delete(ev.name); }
+    if (row.byEvent && ev.total && (ev.done || 0) >= ev.total) {
+      row.li.classList.add('done');
+      rows.delete(ev.name);
+      setTimeout(() => row.li.remove(), 5_000);
+    }
   };
   progressListeners.add(onProgress);
 
@@ -994,6 +998,7 @@ function filesScreen(spec) {
         row.bar.value = row.bar.max;
         row.text.textContent = `uploaded${data && data.version ? ` (version ${data.version})` : ''}`;
         row.li.classList.add('done');
+        setTimeout(() => row.li.remove(), 15_000);
       } else {
         row.text.textContent = `failed: ${(data && data.error) || `hush ui answered ${xhr.status}.`}`;
         row.li.classList.add('failed');
