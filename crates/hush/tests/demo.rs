@@ -37,10 +37,10 @@ fn the_demo_with_ui_prints_one_working_address_per_person() {
     for line in lines.by_ref() {
         let line = line.unwrap();
         for who in ["alice", "bob", "carol"] {
-            if let Some(rest) = line.strip_prefix(who) {
-                if let Some(url) = rest.trim().strip_prefix("http://") {
-                    urls.push((who, url.to_owned()));
-                }
+            if let Some(rest) = line.strip_prefix(who)
+                && let Some(url) = rest.trim().strip_prefix("http://")
+            {
+                urls.push((who, url.to_owned()));
             }
         }
         if urls.len() == 3 {
