@@ -41,6 +41,11 @@ pub struct ServerConfig {
     /// Terminate TLS with this certificate and key (reloaded when the files change);
     /// `None` (the default) serves plain HTTP, for a TLS proxy in front.
     pub tls: Option<tls::TlsFiles>,
+    /// Whether a proxy in front says who the client is (`X-Forwarded-For`, its last
+    /// address): the rate limits per address then count the client's address, not the
+    /// proxy's. Set with `--behind-tls-proxy`; default false (a peer on this machine, such
+    /// as nginx on loopback, is believed anyway).
+    pub forwarded_for: bool,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -95,6 +100,7 @@ impl ServerConfig {
             registration: Registration::Open,
             metrics_listen: None,
             tls: None,
+            forwarded_for: false,
         }
     }
 }

@@ -18,8 +18,9 @@
 //! A revoked device is gone everywhere: it can't sign requests, is not listed, claimed,
 //! routed to, added to groups or counted in its user's directory value, and its id and key
 //! can't be registered again. An account may keep one sealed backup (`PUT /v1/backup`),
-//! fetched with the recovery auth key (`GET /v1/recovery/{username}`, at most
-//! `limits::MAX_RECOVERY_FAILURES` failures per account per hour), and a second one for
+//! fetched with the recovery auth key (`GET /v1/recovery/{username}`: the right key is
+//! always served; past `limits::MAX_RECOVERY_FAILURES` wrong attempts per account per
+//! hour a wrong one is `429`), and a second one for
 //! guardian recovery (`PUT /v1/backup/guardians`, `GET /v1/recovery/{username}/guardians`,
 //! its own key and failure count). For the latter the server relays, like device links:
 //! a recovering device posts a guardian request (an HPKE key, `/v1/guardian-requests`),
@@ -30,9 +31,10 @@
 //! the server passes on without understanding: the new device posts its message under a
 //! 4-character selector, one device of the account answers it once (a wrong code burns the
 //! request), the new device posts its key with a MAC, and the answering device posts the
-//! sealed account bundle. Each step is accepted once and in that order; an account has at
-//! most `limits::MAX_PENDING_LINKS` unfinished requests, each living 10 minutes, so an
-//! attacker gets few guesses at the code.
+//! sealed account bundle. Each step is accepted once and in that order; an account keeps
+//! at most `limits::MAX_PENDING_LINKS` unfinished requests (a new one replaces the oldest),
+//! each living 10 minutes, and each address may start only a few a minute (`rate`), so
+//! strangers can neither fill the account's slots for good nor get many guesses at a code.
 //!
 //! Files (`/v1/uploads`, `/v1/blobs`, `/v1/spaces`, `/v1/quota`, see `http/files.rs`, `http/uploads.rs` and `blobs.rs`) are opaque
 //! age blobs uploaded in resumable chunks and kept in an object store (`data_dir/blobs`),
@@ -66,6 +68,7 @@ pub mod kt;
 pub mod kt_storage;
 mod limits;
 mod metrics;
+mod rate;
 mod server;
 mod state;
 mod storage_trouble;

@@ -75,3 +75,28 @@ pub const STALE_AFTER_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// The largest sealed row (manifest) accepted.
 pub const MAX_ROW_BYTES: usize = 64 * 1024;
+
+// ---- rate limits over time (`rate`) ----
+
+/// A rate limit: a burst, refilled at a steady pace.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Requests that may come at once.
+    pub burst: u32,
+    /// Requests a minute, once the burst is spent.
+    pub per_minute: u32,
+}
+
+/// Per address, every request that names no device (or `recovery`): 20 a second.
+pub const RATE_ANONYMOUS: RateLimit = RateLimit { burst: 400, per_minute: 1200 };
+/// Per address, registrations: 30 at once, then one every 6 seconds.
+pub const RATE_REGISTER: RateLimit = RateLimit { burst: 30, per_minute: 10 };
+/// Per address, new device links: 10 at once, then 2 a minute.
+pub const RATE_LINK: RateLimit = RateLimit { burst: 10, per_minute: 2 };
+/// Per address, guardian requests: 10 at once, then 2 a minute.
+pub const RATE_GUARDIAN_REQUEST: RateLimit = RateLimit { burst: 10, per_minute: 2 };
+/// Per address, recovery attempts: 20 at once, then 10 a minute.
+pub const RATE_RECOVERY: RateLimit = RateLimit { burst: 20, per_minute: 10 };
+/// Per device, signed requests: 5,000 at once, then 1,000 a second (a backstop: a
+/// device's own work, like `send --stdin`, must never meet it).
+pub const RATE_DEVICE: RateLimit = RateLimit { burst: 5000, per_minute: 60_000 };

@@ -157,6 +157,8 @@ impl Server {
             metrics: Arc::default(),
             registration: self.config.registration,
             data_dir: Arc::from(self.config.data_dir.as_path()),
+            rate: Arc::default(),
+            forwarded_for: self.config.forwarded_for,
         };
         let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
         let admin_app = http::admin::router(state.clone());
@@ -192,9 +194,13 @@ impl Server {
             Some((certs, acceptor)) => {
                 reloader = Some(tokio::spawn(tls::reloader(certs, shutdown_rx_reloader)));
                 let listener = tls::TlsListener::new(self.listener, acceptor, self.local_addr);
-                axum::serve(listener, app).with_graceful_shutdown(stop).await
+                axum::serve(listener, app.into_make_service_with_connect_info::<crate::rate::Peer>())
+                    .with_graceful_shutdown(stop)
+                    .await
             }
-            None => axum::serve(self.listener, app).with_graceful_shutdown(stop).await,
+            None => axum::serve(self.listener, app.into_make_service_with_connect_info::<crate::rate::Peer>())
+                .with_graceful_shutdown(stop)
+                .await,
         };
         // The publisher stops between publishes once it sees the shutdown.
         let _ = shutdown_tx_keep.send(true);

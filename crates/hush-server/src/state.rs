@@ -35,6 +35,10 @@ pub(crate) struct AppState {
     pub registration: Registration,
     /// The data directory (`/health` checks it takes writes).
     pub data_dir: Arc<Path>,
+    /// Rate limits per address and per device.
+    pub rate: Arc<crate::rate::Limiters>,
+    /// Whether the client's address comes from `X-Forwarded-For` (a proxy in front).
+    pub forwarded_for: bool,
 }
 
 impl AppState {

@@ -364,6 +364,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     config.registration = e.registration;
     config.metrics_listen = e.metrics_listen;
     config.tls = tls;
+    config.forwarded_for = e.behind_tls_proxy;
     let server = hush_server::Server::bind(config).await?;
     tracing::info!(registration = %e.registration, "registration policy");
     // Scripts and tests wait for these lines; in JSON mode the log lines above say it.

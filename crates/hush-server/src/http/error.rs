@@ -60,6 +60,15 @@ pub enum ApiError {
     /// Too many requests or pending things.
     #[error("{0}")]
     RateLimited(String),
+    /// Too many requests from one address or device: try again after this many seconds
+    /// (sent in `Retry-After`).
+    #[error("{message}")]
+    SlowDown {
+        /// The sentence.
+        message: String,
+        /// Seconds until a request passes again.
+        retry_after: u64,
+    },
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -120,7 +129,7 @@ impl ApiError {
             ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::RateLimited(_) | ApiError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -188,6 +197,16 @@ impl IntoResponse for ApiError {
         let mut res = (status, json).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Every 429 says when to come back.
+        match &self {
+            ApiError::SlowDown { retry_after, .. } => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::RateLimited(_) => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RATE_LIMITED_RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
         res
     }
 }
@@ -221,4 +240,15 @@ pub async fn not_found() -> ApiError {
 /// A known route with another method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// `Retry-After` of a 429 whose limit has no clock of its own (too many things pending).
+const RATE_LIMITED_RETRY_AFTER_SECS: u64 = 60;
+
+impl ApiError {
+    /// The answer to a request over a rate limit (`rate`).
+    pub(crate) fn slow_down(what: &str, wait: std::time::Duration) -> ApiError {
+        let retry_after = crate::rate::retry_after_secs(wait);
+        ApiError::SlowDown { message: format!("too many {what} from here; try again in {retry_after} s"), retry_after }
+    }
 }

@@ -171,6 +171,11 @@ impl FromRequest<AppState> for Authed {
         let public_key = PublicKey::from_slice(&stored.public_key)
             .map_err(|e| ApiError::internal(format!("stored key of device {}: {e}", signed.device_id)))?;
         signed.verify(&public_key, state).await?;
+        // Per device only once the signature proved the device: nobody can spend another
+        // device's budget.
+        if let Err(wait) = state.rate.device(&signed.device_id) {
+            return Err(ApiError::slow_down("requests from this device", wait));
+        }
         if stored.disabled {
             return Err(ApiError::Forbidden(DISABLED.into()));
         }

@@ -119,6 +119,67 @@ pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), by_address))
         .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::access_log))
         .with_state(state)
+}
+
+/// The client's address: the peer, or, behind a proxy (`--behind-tls-proxy`, or any peer
+/// on this machine, like nginx on loopback), the last address of `X-Forwarded-For` (the
+/// one the proxy added). `None` when neither is known (a router driven without a socket),
+/// and for a peer on this machine that names no other address.
+pub(crate) fn client_address(state: &AppState, req: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    let peer = req.extensions.get::<axum::extract::ConnectInfo<crate::rate::Peer>>().map(|c| c.0.0.ip());
+    if (state.forwarded_for || peer.is_some_and(|p| p.is_loopback()))
+        && let Some(ip) = req
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .next_back()
+    {
+        return Some(ip);
+    }
+    // This machine naming no one else: the operator's own tools (and the tests); not
+    // limited per address.
+    peer.filter(|p| !p.is_loopback())
+}
+
+/// The rate limits per address (`rate`): every request that names no device (or names
+/// `recovery`) counts against its address, and so does each knock at a door anyone can
+/// open (register, link, guardian request, recovery), with its own, smaller budget.
+async fn by_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::rate::Door;
+    let (parts, body) = req.into_parts();
+    if let Some(ip) = client_address(&state, &parts) {
+        let device = parts.headers.get(hush_proto::HEADER_DEVICE).and_then(|v| v.to_str().ok());
+        let path = parts.uri.path();
+        let post = parts.method == axum::http::Method::POST;
+        let mut doors = Vec::with_capacity(2);
+        if device.is_none_or(|d| d == hush_proto::RECOVERY_DEVICE) {
+            doors.push((Door::Anonymous, "requests"));
+        }
+        if post && path == ep::Register::PATH {
+            doors.push((Door::Register, "registrations"));
+        } else if post && path == ep::CreateLink::PATH {
+            doors.push((Door::Link, "device links"));
+        } else if post && path == ep::CreateGuardianRequest::PATH {
+            doors.push((Door::GuardianRequest, "guardian requests"));
+        } else if path.starts_with("/v1/recovery/") {
+            doors.push((Door::Recovery, "recovery attempts"));
+        }
+        for (door, what) in doors {
+            if let Err(wait) = state.rate.address(door, ip) {
+                tracing::info!(%ip, ?door, "rate-limited");
+                return ApiError::slow_down(what, wait).into_response();
+            }
+        }
+    }
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }

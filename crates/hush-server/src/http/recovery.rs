@@ -62,10 +62,10 @@ async fn store_backup(state: &AppState, slot: BackupSlot, authed: Authed) -> Res
 
 /// `GET /v1/recovery/{username}`: the account's backup, to a request signed with its
 /// recovery auth key (`x-hush-device: recovery`; nonces single-use per account). An
-/// unknown user, no backup and a bad signature all answer the same `401`. Every attempt is
-/// counted before it is checked and uncounted if it succeeds: after
-/// [`MAX_RECOVERY_FAILURES`] failures in an hour every attempt is `429`, right ones too,
-/// so guessing the phrase online is hopeless.
+/// unknown user, no backup and a bad signature all answer the same `401`. Wrong attempts
+/// are counted: after [`MAX_RECOVERY_FAILURES`] of them in an hour a wrong one is `429`.
+/// The right key is always served, so strangers' guesses can't lock the owner out (and
+/// guessing a 256-bit phrase online is hopeless anyway).
 pub async fn recovery(
     State(state): State<AppState>,
     PathParam(username): PathParam,
@@ -95,22 +95,13 @@ async fn fetch_backup(
     if signed.device_id != RECOVERY_DEVICE || hush_core::username::validate(username).is_err() {
         return Err(ApiError::Unauthorized);
     }
-    let now = hush_core::now_ms();
-    let attempt = state
-        .store
-        .begin_recovery_attempt(slot, username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
-        .await;
-    let attempt = match attempt {
-        Err(StoreError::TooMany(m)) => {
-            tracing::warn!(%username, ?slot, "recovery attempts rate-limited");
-            return Err(ApiError::RateLimited(m.into()));
-        }
-        other => other?,
-    };
     let scope = match slot {
         BackupSlot::Phrase => recovery_nonce_scope(username),
         BackupSlot::Guardians => guardian_recovery_nonce_scope(username),
     };
+    // The right key is never refused: it proves the 256-bit phrase (or the guardians'
+    // secret), so no count of strangers' failures may lock the owner out. Wrong attempts
+    // are counted per account, and past the limit they get `429` instead of `401`.
     let checked = async {
         let stored = state.store.backup(slot, username).await?.ok_or(ApiError::Unauthorized)?;
         let key = PublicKey::from_slice(&stored.auth_key)
@@ -119,9 +110,21 @@ async fn fetch_backup(
         Ok::<_, ApiError>(stored)
     }
     .await;
+    if let Err(ApiError::Unauthorized) = &checked {
+        let now = hush_core::now_ms();
+        let attempt = state
+            .store
+            .begin_recovery_attempt(slot, username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
+            .await;
+        if let Err(StoreError::TooMany(m)) = attempt {
+            tracing::warn!(%username, ?slot, "wrong recovery attempts rate-limited");
+            let retry_after = u64::try_from(RECOVERY_WINDOW_MS / 1000).unwrap_or(3600);
+            return Err(ApiError::SlowDown { message: m.into(), retry_after });
+        }
+        attempt?;
+    }
     match checked {
         Ok(stored) => {
-            state.store.forget_recovery_attempt(attempt).await?;
             tracing::info!(%username, ?slot, version = stored.version, "account backup fetched for recovery");
             let prefix = match slot {
                 BackupSlot::Phrase => hush_core::kt::PHRASE_BACKUP,
@@ -144,12 +147,7 @@ async fn fetch_backup(
             tracing::info!(%username, ?slot, "failed recovery attempt");
             Err(ApiError::Unauthorized)
         }
-        Err(other) => {
-            // The server's failure is no guess of the client's.
-            if let Err(e) = state.store.forget_recovery_attempt(attempt).await {
-                tracing::error!(error = %e, "could not uncount a recovery attempt");
-            }
-            Err(other)
-        }
+        // The server's failure is no guess of the client's: not counted.
+        Err(other) => Err(other),
     }
 }

@@ -131,11 +131,9 @@ impl Store {
         }))
     }
 
-    /// Counts a recovery attempt at `username`'s backup in `slot` before it is checked:
-    /// `TooMany` if `max` attempts at that slot were counted since `since` (nothing is
-    /// counted then), else the attempt's id, for [`Store::forget_recovery_attempt`] once it
-    /// succeeded. Counting first, in one write transaction, keeps concurrent guesses within
-    /// the limit too. Each slot has its own count.
+    /// Counts a failed recovery attempt at `username`'s backup in `slot`: `TooMany` if `max`
+    /// failures at that slot were counted since `since` (nothing is counted then), else the
+    /// attempt's id. Each slot has its own count.
     pub async fn begin_recovery_attempt(
         &self,
         slot: BackupSlot,
@@ -172,14 +170,5 @@ impl Store {
             .try_get(0)?;
         tx.commit().await?;
         Ok(id)
-    }
-
-    /// Uncounts an attempt that succeeded (or failed on the server's side).
-    pub async fn forget_recovery_attempt(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM recovery_attempts WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }

@@ -48,7 +48,8 @@ impl Store {
     }
 
     /// Records a guardian request for an existing user (`NotFound` otherwise); at most
-    /// `max_pending` unexpired requests per user (`TooMany`). Expired ones are deleted first.
+    /// `max_pending` unexpired requests per user are kept: a new one replaces the oldest.
+    /// Expired ones are deleted first.
     pub async fn create_guardian_request(
         &self,
         request: &NewGuardianRequest<'_>,
@@ -73,9 +74,22 @@ impl Store {
             .await?
             .try_get(0)?;
         if pending >= max_pending {
-            return Err(StoreError::TooMany(
-                "too many guardian recovery requests are open for this account; try again tomorrow",
-            ));
+            // Full: the oldest request goes (with any shares posted to it), so that
+            // strangers filling the slots can't keep the owner from asking (their pace is
+            // held by the per-address rate limit).
+            let oldest: Option<String> = sqlx::query(
+                "SELECT request_id FROM guardian_requests WHERE username = ? AND expires_at > ? ORDER BY created_at, request_id LIMIT 1",
+            )
+            .bind(username)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+            if let Some(id) = oldest {
+                sqlx::query("DELETE FROM guardian_shares WHERE request_id = ?").bind(&id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM guardian_requests WHERE request_id = ?").bind(&id).execute(&mut *tx).await?;
+            }
         }
         sqlx::query(
             "INSERT INTO guardian_requests (request_id, username, hpke_key, created_at, expires_at) \

@@ -66,7 +66,8 @@ impl Store {
 
     /// Records a link request for an existing user (`NotFound` otherwise), after deleting
     /// expired ones. At most `max_pending` unexpired, unfinished (not failed, not sealed)
-    /// requests per user (`TooMany`); the selector must not be used by another unexpired
+    /// requests per user are kept: a new one replaces the oldest (unanswered first); the
+    /// selector must not be used by another unexpired
     /// request of the user (`Conflict`).
     pub async fn create_link(&self, link: &NewLink<'_>, now: i64, max_pending: i64) -> Result<(), StoreError> {
         let NewLink { link_id, username, selector, pake, expires_at } = *link;
@@ -93,9 +94,18 @@ impl Store {
         .await?
         .try_get(0)?;
         if pending >= max_pending {
-            return Err(StoreError::TooMany(
-                "too many devices are waiting to be linked to this account; try again in 10 minutes",
-            ));
+            // Full: the oldest unfinished request goes (its new device is told the request
+            // is gone), so that strangers filling the slots can't keep the owner from
+            // linking; their pace is held by the per-address rate limit.
+            sqlx::query(
+                "DELETE FROM link_requests WHERE link_id = (SELECT link_id FROM link_requests \
+                 WHERE username = ? AND expires_at > ? AND failed = 0 AND sealed IS NULL \
+                 ORDER BY answer_pake IS NOT NULL, created_at, link_id LIMIT 1)",
+            )
+            .bind(username)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         let taken = sqlx::query("SELECT 1 FROM link_requests WHERE username = ? AND selector = ? AND expires_at > ?")
             .bind(username)
