@@ -75,3 +75,14 @@ pub const STALE_AFTER_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// The largest sealed row (manifest) accepted.
 pub const MAX_ROW_BYTES: usize = 64 * 1024;
+
+// ---- KeyPackage claims ----
+
+/// The window KeyPackage claims are counted in: one hour (a sliding window).
+pub const CLAIM_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// Most claims one account may make of another account's KeyPackages in [`CLAIM_WINDOW`]
+/// (claims of one's own are not counted): half a device's normal supply, so one stranger
+/// can't empty it.
+pub const MAX_CLAIMS_PER_CLAIMER: usize = 10;
+/// Most claims of one account's KeyPackages in [`CLAIM_WINDOW`], from all other accounts.
+pub const MAX_CLAIMS_PER_TARGET: usize = 30;

@@ -157,6 +157,7 @@ impl Server {
             metrics: Arc::default(),
             registration: self.config.registration,
             data_dir: Arc::from(self.config.data_dir.as_path()),
+            claim_limits: Arc::default(),
         };
         let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
         let admin_app = http::admin::router(state.clone());

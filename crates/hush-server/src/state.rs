@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use tokio::sync::{broadcast, watch};
 
 use crate::blobs::Files;
+use crate::claim_limits::ClaimLimits;
 use crate::config::Registration;
 use crate::kt::Kt;
 use crate::metrics;
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub registration: Registration,
     /// The data directory (`/health` checks it takes writes).
     pub data_dir: Arc<Path>,
+    /// KeyPackage claims of the last hour, by claimer and by target.
+    pub claim_limits: Arc<ClaimLimits>,
 }
 
 impl AppState {

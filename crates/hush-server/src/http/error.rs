@@ -60,6 +60,14 @@ pub enum ApiError {
     /// Too many requests or pending things.
     #[error("{0}")]
     RateLimited(String),
+    /// Too many requests of this kind for now: `429` with `Retry-After` (whole seconds).
+    #[error("{message}")]
+    RetryLater {
+        /// The sentence for the person.
+        message: String,
+        /// Seconds until a request would be let through.
+        retry_after_secs: u64,
+    },
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -120,7 +128,7 @@ impl ApiError {
             ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::RateLimited(_) | ApiError::RetryLater { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -188,6 +196,9 @@ impl IntoResponse for ApiError {
         let mut res = (status, json).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let ApiError::RetryLater { retry_after_secs, .. } = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         res
     }
 }
