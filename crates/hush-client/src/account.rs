@@ -17,7 +17,7 @@ use crate::state::{Contact, Home, State};
 use crate::tls;
 
 /// How many single-use KeyPackages a device keeps on the server.
-const KEY_PACKAGE_BATCH: usize = 20;
+pub(crate) const KEY_PACKAGE_BATCH: usize = 20;
 
 /// Checks what every new device needs before anything is made: a valid username, a
 /// passphrase, and a home that holds no account yet (its lock taken).

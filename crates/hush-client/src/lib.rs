@@ -30,6 +30,7 @@ mod contacts;
 mod conversations;
 pub mod drive;
 mod error;
+mod key_packages;
 pub mod kt;
 pub mod link;
 mod membership;

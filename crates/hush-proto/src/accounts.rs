@@ -99,6 +99,10 @@ pub struct KeyPackageUpload {
 pub struct KeyPackageCount {
     /// Ordinary (single-use) KeyPackages left for the calling device.
     pub remaining: u64,
+    /// Whether the device's last-resort KeyPackage was handed out since it was uploaded
+    /// (its single-use ones had run out): the device should upload a new one.
+    #[serde(default)]
+    pub last_resort_used: bool,
 }
 
 /// One claimed KeyPackage.

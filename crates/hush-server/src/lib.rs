@@ -61,6 +61,7 @@
 pub mod admin;
 pub mod backup;
 mod blobs;
+mod claim_limits;
 mod config;
 pub mod data_dir;
 mod http;

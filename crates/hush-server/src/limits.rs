@@ -100,3 +100,14 @@ pub const RATE_RECOVERY: RateLimit = RateLimit { burst: 20, per_minute: 10 };
 /// Per device, signed requests: 5,000 at once, then 1,000 a second (a backstop: a
 /// device's own work, like `send --stdin`, must never meet it).
 pub const RATE_DEVICE: RateLimit = RateLimit { burst: 5000, per_minute: 60_000 };
+
+// ---- KeyPackage claims ----
+
+/// The window KeyPackage claims are counted in: one hour (a sliding window).
+pub const CLAIM_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// Most claims one account may make of another account's KeyPackages in [`CLAIM_WINDOW`]
+/// (claims of one's own are not counted): half a device's normal supply, so one stranger
+/// can't empty it.
+pub const MAX_CLAIMS_PER_CLAIMER: usize = 10;
+/// Most claims of one account's KeyPackages in [`CLAIM_WINDOW`], from all other accounts.
+pub const MAX_CLAIMS_PER_TARGET: usize = 30;

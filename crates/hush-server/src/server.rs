@@ -159,6 +159,7 @@ impl Server {
             data_dir: Arc::from(self.config.data_dir.as_path()),
             rate: Arc::default(),
             forwarded_for: self.config.forwarded_for,
+            claim_limits: Arc::default(),
         };
         let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
         let admin_app = http::admin::router(state.clone());

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use tokio::sync::{broadcast, watch};
 
 use crate::blobs::Files;
+use crate::claim_limits::ClaimLimits;
 use crate::config::Registration;
 use crate::kt::Kt;
 use crate::metrics;
@@ -39,6 +40,8 @@ pub(crate) struct AppState {
     pub rate: Arc<crate::rate::Limiters>,
     /// Whether the client's address comes from `X-Forwarded-For` (a proxy in front).
     pub forwarded_for: bool,
+    /// KeyPackage claims of the last hour, by claimer and by target.
+    pub claim_limits: Arc<ClaimLimits>,
 }
 
 impl AppState {

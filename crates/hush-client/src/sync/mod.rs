@@ -101,6 +101,11 @@ impl Client {
             self.warn("", format!("could not update your account backup on the server: {e}"));
             self.save()?;
         }
+        // Enough KeyPackages on the server for others to add this device.
+        if let Err(e) = self.keep_key_packages().await {
+            self.warn("", format!("could not upload new key packages to the server: {e}"));
+            self.save()?;
+        }
         Ok(report)
     }
 

@@ -37,6 +37,18 @@ pub fn key_packages(
     device: &Device<'_>,
     count: usize,
 ) -> Result<(Vec<Vec<u8>>, Vec<u8>), MlsError> {
+    let out = single_use_key_packages(provider, device, count)?;
+    let last = KeyPackage::builder()
+        .leaf_node_capabilities(capabilities())
+        .mark_as_last_resort()
+        .build(CIPHERSUITE, provider, device.key, device.credential_with_key())
+        .map_err(internal)?;
+    Ok((out, encode(MlsMessageOut::from(last.key_package().clone()))?))
+}
+
+/// `count` single-use KeyPackages only (a top-up that keeps the last-resort one); their
+/// private keys go into the provider's store, like [`key_packages`]'s.
+pub fn single_use_key_packages(provider: &HushProvider, device: &Device<'_>, count: usize) -> Result<Vec<Vec<u8>>, MlsError> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let bundle = KeyPackage::builder()
@@ -45,12 +57,7 @@ pub fn key_packages(
             .map_err(internal)?;
         out.push(encode(MlsMessageOut::from(bundle.key_package().clone()))?);
     }
-    let last = KeyPackage::builder()
-        .leaf_node_capabilities(capabilities())
-        .mark_as_last_resort()
-        .build(CIPHERSUITE, provider, device.key, device.credential_with_key())
-        .map_err(internal)?;
-    Ok((out, encode(MlsMessageOut::from(last.key_package().clone()))?))
+    Ok(out)
 }
 
 /// A KeyPackage whose signature and credential have been checked.

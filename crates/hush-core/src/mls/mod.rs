@@ -29,7 +29,7 @@ use openmls::prelude::*;
 pub use openmls::prelude::KeyPackage;
 
 pub use conversation::{Conversation, Incoming, Member, Outgoing, PendingCommit, Role, TrustedCommit};
-pub use credential::{CheckedKeyPackage, check_key_package, key_packages, verify_leaf};
+pub use credential::{CheckedKeyPackage, check_key_package, key_packages, single_use_key_packages, verify_leaf};
 pub use join::{PendingJoin, TrustedJoin};
 pub use provider::{Device, HushProvider};
 pub use wire::{WireInfo, WireKind, inspect, inspect_welcome, peek_aad};

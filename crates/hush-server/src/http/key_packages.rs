@@ -6,7 +6,8 @@ use hush_core::identity::{CertificateBody, PublicKey};
 use hush_core::mls::check_key_package;
 use hush_proto::{ClaimResponse, ClaimedKeyPackage, KeyPackageCount, KeyPackageUpload, B64};
 
-use crate::limits::MAX_KEY_PACKAGES;
+use crate::claim_limits::Refused;
+use crate::limits::{CLAIM_WINDOW, MAX_CLAIMS_PER_CLAIMER, MAX_CLAIMS_PER_TARGET, MAX_KEY_PACKAGES};
 use crate::state::AppState;
 use super::error::ApiError;
 use super::extract::{Authed, PathParam, parse_json};
@@ -79,8 +80,8 @@ pub async fn upload_key_packages(
         .store
         .add_key_packages(&device.device_id, &key_packages, last_resort.as_deref())
         .await?;
-    let remaining = state.store.key_package_count(&device.device_id).await?;
-    Ok(Json(KeyPackageCount { remaining }))
+    let (remaining, last_resort_used) = state.store.key_package_count(&device.device_id).await?;
+    Ok(Json(KeyPackageCount { remaining, last_resort_used }))
 }
 
 /// `GET /v1/keypackages/count`.
@@ -88,16 +89,23 @@ pub async fn count_key_packages(
     State(state): State<AppState>,
     authed: Authed,
 ) -> Result<Json<KeyPackageCount>, ApiError> {
-    let remaining = state.store.key_package_count(&authed.device.device_id).await?;
-    Ok(Json(KeyPackageCount { remaining }))
+    let (remaining, last_resort_used) = state.store.key_package_count(&authed.device.device_id).await?;
+    Ok(Json(KeyPackageCount { remaining, last_resort_used }))
 }
 
-/// `POST /v1/users/{username}/claim`: one KeyPackage per device of the user.
+/// `POST /v1/users/{username}/claim`: one KeyPackage per device of the user. Claims of
+/// another account's KeyPackages are limited per claimer and per target (`crate::limits`).
 pub async fn claim_key_packages(
     State(state): State<AppState>,
     PathParam(username): PathParam,
-    _authed: Authed,
+    authed: Authed,
 ) -> Result<Json<ClaimResponse>, ApiError> {
+    if authed.device.username != username {
+        let now = std::time::Instant::now();
+        if let Err(refused) = state.claim_limits.check(&authed.device.username, &username, now) {
+            return Err(claims_refused(refused));
+        }
+    }
     let claimed = state
         .store
         .claim(&username)
@@ -112,4 +120,22 @@ pub async fn claim_key_packages(
             })
             .collect(),
     }))
+}
+
+/// The answer to a claim over a limit: 429, `Retry-After`, and which limit it was.
+fn claims_refused(refused: Refused) -> ApiError {
+    let minutes = CLAIM_WINDOW.as_secs() / 60;
+    let (message, wait) = match refused {
+        Refused::Claimer(wait) => (
+            format!("you claimed this user's key packages {MAX_CLAIMS_PER_CLAIMER} times in the last {minutes} minutes; try again later"),
+            wait,
+        ),
+        Refused::Target(wait) => (
+            format!("this user's key packages were claimed {MAX_CLAIMS_PER_TARGET} times in the last {minutes} minutes; try again later"),
+            wait,
+        ),
+    };
+    // Whole seconds, rounded up: a client that waits as told is let through.
+    let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    ApiError::SlowDown { message, retry_after: retry_after_secs.max(1) }
 }

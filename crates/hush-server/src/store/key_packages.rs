@@ -20,14 +20,20 @@ impl Store {
         Ok(())
     }
 
-    /// How many single-use KeyPackages a device has left.
-    pub async fn key_package_count(&self, device_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM key_packages WHERE device_id = ? AND last_resort = 0")
-            .bind(device_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+    /// How many single-use KeyPackages a device has left, and whether its last-resort one
+    /// was handed out since it was uploaded.
+    pub async fn key_package_count(&self, device_id: &str) -> Result<(u64, bool), StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(last_resort = 0), 0),
+                    COALESCE(MAX(last_resort = 1 AND claimed_at IS NOT NULL), 0)
+             FROM key_packages WHERE device_id = ?",
+        )
+        .bind(device_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get(0)?;
+        let used: bool = row.try_get(1)?;
+        Ok((u64::try_from(n).unwrap_or(0), used))
     }
 
     /// One KeyPackage for each of a user's devices that is not revoked: the oldest
@@ -67,7 +73,14 @@ impl Store {
             let id: i64 = row.try_get(0)?;
             let data: Vec<u8> = row.try_get(1)?;
             let last_resort: bool = row.try_get(2)?;
-            if !last_resort {
+            if last_resort {
+                // Kept, and marked: the device is told, and uploads a new one.
+                sqlx::query("UPDATE key_packages SET claimed_at = ? WHERE id = ?")
+                    .bind(hush_core::now_ms())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
                 sqlx::query("DELETE FROM key_packages WHERE id = ?")
                     .bind(id)
                     .execute(&mut *tx)
