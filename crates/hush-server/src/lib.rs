@@ -60,6 +60,7 @@ pub mod admin;
 pub mod backup;
 mod blobs;
 mod config;
+mod conn;
 pub mod data_dir;
 mod http;
 pub mod kt;
