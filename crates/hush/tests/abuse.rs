@@ -227,3 +227,130 @@ fn limits_of_zero_or_absurd_are_refused_at_start() {
     assert!(err.contains("idle_timeout_secs"), "{err}");
     assert!(!dir.path().join("data").exists(), "nothing is created before the settings are checked");
 }
+
+/// One request on a fresh connection that the server closes after: the status, the
+/// headers (names in lowercase) and the body.
+fn raw(addr: &str, request: &[u8]) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.get(9..12)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    // The error bodies are small JSON objects, sent whole (no chunking).
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A `POST /v1/link` for `username` with this selector, closed after.
+fn link_request(username: &str, selector: &str) -> Vec<u8> {
+    let body = format!(r#"{{"username":"{username}","selector":"{selector}","pake":"AAEC"}}"#);
+    format!(
+        "POST /v1/link HTTP/1.1\r\nHost: hush\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_408_says_timeout_a_429_says_when_and_errors_echo_little() {
+    let dir = tempdir();
+    let server = Server::start_with(&dir.path().join("data"), "127.0.0.1:0", &["--request-timeout-secs", "1"]);
+    let a = dir.path().join("a");
+    register(&a, "alice", &server.url);
+
+    // A body that never comes: 408 with its own code, not `internal`.
+    let started = Instant::now();
+    let (status, _, body) = raw(
+        &server.addr,
+        b"POST /v1/link HTTP/1.1\r\nHost: hush\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    );
+    assert_eq!(status, 408, "{body}");
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"], "timeout", "{body}");
+    assert!(err["message"].as_str().unwrap().ends_with("too long"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Link requests for alice: five are kept, the sixth is told when to come back.
+    for selector in ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"] {
+        let (status, _, body) = raw(&server.addr, &link_request("alice", selector));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, headers, body) = raw(&server.addr, &link_request("alice", "FFFF"));
+    assert_eq!(status, 429, "{body}");
+    let retry_after: u64 = header(&headers, "retry-after").expect("Retry-After on a 429").parse().unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"], "rate_limited");
+    assert!(err["message"].as_str().unwrap().contains("try again"), "{body}");
+
+    // A 60 KB username in a signed path: the answer quotes only the start of it.
+    let (state, _) = hush_client::state::Home::lock(&a).unwrap().load(PASS.as_bytes()).unwrap();
+    let key = hush_core::identity::SecretKey::from_bytes(&state.device_secret.0).unwrap();
+    let signer = hush_client::api::Signer { device_id: &state.device_id, key: &key };
+    let path = format!("/v1/users/{}", "a".repeat(60_000));
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: hush\r\nConnection: close\r\n");
+    for (k, v) in hush_client::api::Api::signed_headers(&signer, "GET", &path, b"") {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let (status, _, body) = raw(&server.addr, request.as_bytes());
+    assert_eq!(status, 404, "{}", &body[..body.len().min(300)]);
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let message = err["message"].as_str().unwrap();
+    assert!(message.starts_with("there is no user \"aaaa") && message.ends_with('…'), "{message}");
+    assert!(message.matches('a').count() <= 100 && body.len() < 400, "{} bytes: {message}", body.len());
+}
+
+#[test]
+fn an_inbox_row_of_an_unknown_kind_is_skipped_and_reported() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, "127.0.0.1:0");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    ok(&a, &["send", "bob", "first", "--new"]);
+    assert_eq!(texts(&read(&b)), vec!["first"]);
+    ok(&a, &["send", "bob", "second"]);
+    ok(&a, &["send", "bob", "third"]);
+    let addr = server.addr.clone();
+    drop(server);
+
+    // A row this server does not know (written by a newer version, or by hand).
+    operator_sql(
+        &data,
+        "UPDATE messages SET kind = 'from_the_future' WHERE id = (SELECT MIN(m.id) FROM messages m JOIN inbox i ON i.message_id = m.id WHERE m.kind = 'message');",
+    );
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    // The same address: the clients' homes remember it.
+    let server = Server::start_with(&data, &addr, &["--metrics-listen", &metrics]);
+    // bob reads what comes after it, instead of a 500 on every read.
+    assert_eq!(texts(&read(&b)), vec!["third"]);
+    ok(&b, &["send", "alice", "still here"]);
+    assert_eq!(texts(&read(&a)), vec!["still here"]);
+
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains("skipped an inbox row of an unknown kind") && log.contains("from_the_future"), "{log}");
+    let (status, _, scrape) = raw(&metrics, b"GET /metrics HTTP/1.1\r\nHost: hush\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+    let skipped: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("hush_inbox_unknown_rows_total "))
+        .expect("the counter is exposed")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(skipped >= 1, "{scrape}");
+}

@@ -101,9 +101,9 @@ async fn fetch_backup(
         .begin_recovery_attempt(slot, username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
         .await;
     let attempt = match attempt {
-        Err(StoreError::TooMany(m)) => {
+        Err(StoreError::TooMany(m, retry_after)) => {
             tracing::warn!(%username, ?slot, "recovery attempts rate-limited");
-            return Err(ApiError::RateLimited(m.into()));
+            return Err(ApiError::RateLimited(m.into(), retry_after));
         }
         other => other?,
     };

@@ -75,6 +75,7 @@ impl Store {
         if pending >= max_pending {
             return Err(StoreError::TooMany(
                 "too many guardian recovery requests are open for this account; try again tomorrow",
+                24 * 60 * 60,
             ));
         }
         sqlx::query(

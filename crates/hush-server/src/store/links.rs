@@ -95,6 +95,7 @@ impl Store {
         if pending >= max_pending {
             return Err(StoreError::TooMany(
                 "too many devices are waiting to be linked to this account; try again in 10 minutes",
+                10 * 60,
             ));
         }
         let taken = sqlx::query("SELECT 1 FROM link_requests WHERE username = ? AND selector = ? AND expires_at > ?")
