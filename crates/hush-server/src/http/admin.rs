@@ -46,7 +46,7 @@ async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> Resul
 
 fn no_such_user(e: StoreError, username: &str) -> ApiError {
     match e {
-        StoreError::NotFound(_) => ApiError::NotFound(format!("there is no user named {} on this server", super::error::shown(username))),
+        StoreError::NotFound(_) => ApiError::NotFound(format!("there is no user named {username} on this server")),
         other => other.into(),
     }
 }
