@@ -105,6 +105,9 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// The upload would take the user past their storage quota.
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// The request took longer than the server allows (408): sent too slowly, or the
+    /// server was too slow to answer it; try again.
+    pub const TIMEOUT: &str = "timeout";
     /// The server failed; not the client's fault.
     pub const INTERNAL: &str = "internal";
     /// The server's storage can't take writes right now (read-only or full); try later.

@@ -46,6 +46,20 @@ pub struct ServerConfig {
     /// proxy's. Set with `--behind-tls-proxy`; default false (a peer on this machine, such
     /// as nginx on loopback, is believed anyway).
     pub forwarded_for: bool,
+    /// Longest a client may take to send a request's header, counted from the connection's
+    /// start or from the first byte of the header (default 10 s). A silent new connection,
+    /// or one that trickles its header (slowloris), is closed after it.
+    pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may stay silent between requests (default 120 s,
+    /// longer than clients keep idle connections, so they close first).
+    pub idle_timeout: Duration,
+    /// Most connections open at once, WebSockets included (default 10,000; lowered at
+    /// start to what the process's open-file limit can hold). Over it a new connection is
+    /// closed at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address (an IPv6 /64), WebSockets included
+    /// (default 256). Over it a new connection from that address is closed at once.
+    pub max_connections_per_ip: usize,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -101,7 +115,35 @@ impl ServerConfig {
             metrics_listen: None,
             tls: None,
             forwarded_for: false,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
         }
+    }
+
+    /// Checks every limit is in its range: `Err` is one sentence naming the setting (with its
+    /// flag's name) and the range. A limit of 0 would refuse everything or nothing.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let secs = |d: Duration| d.as_secs();
+        let checks: [(&str, u64, u64, u64, &str); 6] = [
+            ("max-body-bytes", self.max_body_bytes as u64, 1024, GIB, "bytes"),
+            ("request-timeout-secs", secs(self.request_timeout), 1, 3600, "seconds"),
+            ("header-read-timeout-secs", secs(self.header_read_timeout), 1, 600, "seconds"),
+            ("idle-timeout-secs", secs(self.idle_timeout), 1, 86_400, "seconds"),
+            ("max-connections", self.max_connections as u64, 1, 1_000_000, "connections"),
+            ("max-connections-per-ip", self.max_connections_per_ip as u64, 1, self.max_connections as u64, "connections"),
+        ];
+        for (name, value, min, max, unit) in checks {
+            if value < min || value > max {
+                let max_text = if name == "max-connections-per-ip" { format!("{max} (max-connections)") } else { max.to_string() };
+                let key = name.replace('-', "_");
+                return Err(ServerError::Config(format!(
+                    "--{name} ({key} in the config file) is {value} {unit}; it must be between {min} and {max_text}"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -172,4 +214,7 @@ pub enum ServerError {
     /// The TLS certificate or key could not be used.
     #[error("{0}")]
     Tls(String),
+    /// A setting is out of its range (one sentence naming it).
+    #[error("{0}")]
+    Config(String),
 }

@@ -63,6 +63,7 @@ pub mod backup;
 mod blobs;
 mod claim_limits;
 mod config;
+mod conn;
 pub mod data_dir;
 mod http;
 pub mod kt;

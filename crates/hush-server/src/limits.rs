@@ -5,6 +5,38 @@ use std::time::Duration;
 
 use hush_proto::UPLOAD_CHUNK_MAX;
 
+// ---- error messages ----
+
+/// Most characters of a client's input (a path segment, an id) quoted back in an error
+/// message.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// Client input to quote in an error message: debug-quoted (escapes included), at most
+/// [`MAX_ECHO_CHARS`] characters of it, "…" when cut.
+pub fn shown(input: &str) -> String {
+    let mut chars = input.chars();
+    let head: String = chars.by_ref().take(MAX_ECHO_CHARS).collect();
+    if chars.next().is_some() { format!("{head:?}…") } else { format!("{head:?}") }
+}
+
+/// Most bytes of an error message: longer ones (which only echoed input makes, such as a
+/// parser's "unknown field" naming a client's field) are cut, so an answer never carries
+/// kilobytes of what the client sent.
+pub const MAX_MESSAGE_BYTES: usize = 200;
+
+/// A message cut to [`MAX_MESSAGE_BYTES`] at a character boundary, "…" when cut.
+pub fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
 // ---- accounts, key packages, groups, inbox ----
 
 /// Most KeyPackages one request may upload.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -46,6 +46,16 @@ pub(crate) struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     /// WebSockets open now.
     websockets: AtomicI64,
+    /// Connections open now.
+    connections: AtomicI64,
+    /// Connections closed at once over the per-IP cap.
+    refused_per_ip: AtomicU64,
+    /// Connections closed at once over the global cap.
+    refused_full: AtomicU64,
+    /// Connections closed for a missing, slow or idle header (or TLS handshake).
+    timed_out: AtomicU64,
+    /// Inbox rows of a kind this server does not know, skipped.
+    unknown_inbox_rows: AtomicU64,
 }
 
 /// Holds one open WebSocket in the gauge; dropping it takes it out.
@@ -62,6 +72,27 @@ impl Metrics {
     pub fn websocket_opened(self: &Arc<Self>) -> OpenWebSocket {
         self.websockets.fetch_add(1, Ordering::Relaxed);
         OpenWebSocket(Arc::clone(self))
+    }
+
+    /// Counts connections opened (`1`) or closed (`-1`).
+    pub(crate) fn connections_open(&self, delta: i64) {
+        self.connections.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed at once, over the per-IP cap or the global one.
+    pub(crate) fn connection_refused(&self, per_ip: bool) {
+        let counter = if per_ip { &self.refused_per_ip } else { &self.refused_full };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed for a missing, slow or idle header.
+    pub(crate) fn connection_timed_out(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an inbox row skipped because its kind is unknown.
+    pub(crate) fn unknown_inbox_row(&self) {
+        self.unknown_inbox_rows.fetch_add(1, Ordering::Relaxed);
     }
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -108,8 +139,40 @@ impl Metrics {
                 let _ = writeln!(out, "hush_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
             }
         }
+        let counters = [
+            (
+                "hush_connections_refused_total{reason=\"per_ip\"}",
+                "hush_connections_refused_total",
+                "Connections closed at once, over the per-IP or the global cap.",
+                self.refused_per_ip.load(Ordering::Relaxed),
+            ),
+            ("hush_connections_refused_total{reason=\"full\"}", "", "", self.refused_full.load(Ordering::Relaxed)),
+            (
+                "hush_connections_timed_out_total",
+                "hush_connections_timed_out_total",
+                "Connections closed for a missing, slow or idle request header.",
+                self.timed_out.load(Ordering::Relaxed),
+            ),
+            (
+                "hush_inbox_unknown_rows_total",
+                "hush_inbox_unknown_rows_total",
+                "Inbox rows of an unknown kind, skipped.",
+                self.unknown_inbox_rows.load(Ordering::Relaxed),
+            ),
+        ];
+        for (series, family, help, value) in counters {
+            if !family.is_empty() {
+                let _ = writeln!(out, "# HELP {family} {help}");
+                let _ = writeln!(out, "# TYPE {family} counter");
+            }
+            let _ = writeln!(out, "{series} {value}");
+        }
         let ws = self.websockets.load(Ordering::Relaxed);
-        let all = [("hush_websockets_open", "WebSockets open now.", ws as f64)];
+        let conns = self.connections.load(Ordering::Relaxed);
+        let all = [
+            ("hush_websockets_open", "WebSockets open now.", ws as f64),
+            ("hush_connections_open", "Connections open now, WebSockets included.", conns as f64),
+        ];
         for (name, help, value) in all.iter().chain(gauges.iter()) {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");

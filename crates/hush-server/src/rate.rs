@@ -100,22 +100,10 @@ impl Limiters {
     }
 }
 
-/// The address a connection comes from, as the router's handlers see it (`ConnectInfo`),
-/// over plain TCP or TLS.
+/// The address a connection comes from, as the router's handlers see it (`ConnectInfo`,
+/// set for each request by `conn`).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// Whole seconds to wait, at least one (for `Retry-After`).
 pub fn retry_after_secs(wait: Duration) -> u64 {

@@ -16,7 +16,7 @@ use crate::config::{ServerConfig, ServerError};
 use crate::kt::{Kt, kt_publisher};
 use crate::state::AppState;
 use crate::store::{DATABASE_FILE, Store};
-use crate::{admin, data_dir, http, sweeper, tls};
+use crate::{admin, conn, data_dir, http, sweeper, tls};
 
 /// How many inbox events may queue for a slow WebSocket before it is told to refetch.
 const INBOX_EVENTS_CAPACITY: usize = 4096;
@@ -51,6 +51,7 @@ impl Server {
     /// the TCP listener, the metrics listener (if configured) and the admin socket
     /// `data_dir/admin.sock`.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        config.validate()?;
         let certs = match &config.tls {
             Some(files) => {
                 let store = tls::CertStore::open(files.clone()).map_err(ServerError::Tls)?;
@@ -132,7 +133,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, closes WebSockets, lets
-    /// requests in flight finish and closes the database.
+    /// requests in flight finish and closes the database. Connections get the deadlines and
+    /// caps of [`ServerConfig`] (see `conn.rs`); the soft open-file limit is first raised to
+    /// the hard one.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shutdown_tx = Arc::new(shutdown_tx);
@@ -183,6 +186,14 @@ impl Server {
                     .await
             })
         });
+        let mut limits = conn::ConnLimits {
+            header_read_timeout: self.config.header_read_timeout,
+            idle_timeout: self.config.idle_timeout,
+            max_connections: self.config.max_connections,
+            max_connections_per_ip: self.config.max_connections_per_ip,
+        };
+        conn::fit_open_file_limit(&mut limits);
+        let gate = conn::Gate::new(limits, Arc::clone(&state.metrics));
         let app = http::router(state, &self.config);
         tracing::info!(addr = %self.local_addr, "hush server listening");
         let stop = async move {
@@ -191,18 +202,14 @@ impl Server {
             let _ = shutdown_tx.send(true);
         };
         let mut reloader = None;
-        let served = match self.certs {
+        let acceptor = match self.certs {
             Some((certs, acceptor)) => {
                 reloader = Some(tokio::spawn(tls::reloader(certs, shutdown_rx_reloader)));
-                let listener = tls::TlsListener::new(self.listener, acceptor, self.local_addr);
-                axum::serve(listener, app.into_make_service_with_connect_info::<crate::rate::Peer>())
-                    .with_graceful_shutdown(stop)
-                    .await
+                Some(acceptor)
             }
-            None => axum::serve(self.listener, app.into_make_service_with_connect_info::<crate::rate::Peer>())
-                .with_graceful_shutdown(stop)
-                .await,
+            None => None,
         };
+        conn::serve(self.listener, acceptor, app, gate, stop).await;
         // The publisher stops between publishes once it sees the shutdown.
         let _ = shutdown_tx_keep.send(true);
         if let Err(e) = publisher.await {
@@ -233,7 +240,7 @@ impl Server {
             tracing::error!(error = %e, "the TLS certificate reloader failed");
         }
         self.store.close().await;
-        served.map_err(ServerError::Serve)
+        Ok(())
     }
 }
 

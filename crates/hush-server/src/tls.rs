@@ -8,12 +8,10 @@
 //! certificate stays in use.
 //!
 //! Each connection's handshake runs in its own task with a deadline
-//! ([`HANDSHAKE_TIMEOUT`]), so a slow or silent client never holds up the others; finished
-//! handshakes are handed to axum through `TlsListener`, which stops accepting when axum's
-//! graceful shutdown drops it.
+//! ([`HANDSHAKE_TIMEOUT`]), so a slow or silent client never holds up the others (see
+//! `conn.rs`, which accepts connections and counts them against the caps first).
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -23,18 +21,14 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// How often the certificate files are checked for changes.
 pub const RELOAD_POLL: Duration = Duration::from_secs(2);
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many finished handshakes may wait for axum to take them.
-const ACCEPTED_QUEUE: usize = 64;
 
 /// The PEM files the server's certificate and key are read from.
 #[derive(Debug, Clone)]
@@ -173,60 +167,5 @@ pub(crate) async fn reloader(store: Arc<CertStore>, mut shutdown: watch::Receive
         let store = Arc::clone(&store);
         // Reading files blocks; keep it off the async workers.
         let _ = tokio::task::spawn_blocking(move || store.reload(force)).await;
-    }
-}
-
-/// A listener whose connections are TLS streams that finished their handshake. A
-/// background task accepts TCP connections and runs each handshake in its own task; it
-/// stops when this listener is dropped.
-pub(crate) struct TlsListener {
-    accepted: mpsc::Receiver<(TlsStream<tokio::net::TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-}
-
-impl TlsListener {
-    /// Takes over `tcp`.
-    pub(crate) fn new(mut tcp: tokio::net::TcpListener, acceptor: TlsAcceptor, local_addr: SocketAddr) -> TlsListener {
-        let (tx, accepted) = mpsc::channel(ACCEPTED_QUEUE);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    // axum's accept: retries after errors, backs off when out of files.
-                    conn = axum::serve::Listener::accept(&mut tcp) => conn,
-                    _ = tx.closed() => return,
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            // A closed channel means the server is stopping: drop it.
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener { accepted, local_addr }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(conn) => conn,
-            // The accepting task only ends once this listener is gone: never reached
-            // while it is alive, so wait for the shutdown that drops it.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
     }
 }

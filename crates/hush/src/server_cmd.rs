@@ -146,6 +146,20 @@ struct ServerArgs {
     /// Per-request timeout in seconds [default: 30].
     #[arg(long, env = "HUSH_REQUEST_TIMEOUT_SECS")]
     request_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's header, from the connection's start or
+    /// the header's first byte [default: 10].
+    #[arg(long, env = "HUSH_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may stay silent between requests [default: 120].
+    #[arg(long, env = "HUSH_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Most connections open at once, WebSockets included [default: 10000].
+    #[arg(long, env = "HUSH_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Most connections open at once from one IP address (IPv6: one /64) [default: 256, or
+    /// max-connections with --behind-tls-proxy, where every connection comes from the proxy].
+    #[arg(long, env = "HUSH_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
     /// How often the key directory publishes pending changes, in seconds (registrations
     /// and new devices are also published at once) [default: 60].
     #[arg(long, env = "HUSH_KT_PUBLISH_INTERVAL_SECS")]
@@ -188,6 +202,10 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
     kt_publish_interval_secs: Option<u64>,
     max_upload_bytes: Option<u64>,
     quota_bytes: Option<u64>,
@@ -207,6 +225,10 @@ const KEYS: &[&str] = &[
     "data_dir",
     "max_body_bytes",
     "request_timeout_secs",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "max_connections",
+    "max_connections_per_ip",
     "kt_publish_interval_secs",
     "max_upload_bytes",
     "quota_bytes",
@@ -229,6 +251,10 @@ struct Effective {
     data_dir: PathBuf,
     max_body_bytes: usize,
     request_timeout_secs: u64,
+    header_read_timeout_secs: u64,
+    idle_timeout_secs: u64,
+    max_connections: usize,
+    max_connections_per_ip: usize,
     kt_publish_interval_secs: u64,
     max_upload_bytes: u64,
     quota_bytes: u64,
@@ -275,14 +301,25 @@ impl ServerArgs {
             None => FileConfig::default(),
         };
         let d = hush_server::ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 7777)), PathBuf::from("./hush-data"));
+        let behind_tls_proxy = self.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false);
+        let max_connections = self.max_connections.or(file.max_connections).unwrap_or(d.max_connections);
+        // Behind a proxy every connection comes from the proxy's address.
+        let per_ip_default = if behind_tls_proxy { max_connections } else { d.max_connections_per_ip.min(max_connections) };
         Ok(Effective {
             listen: self.listen.or(file.listen).unwrap_or(d.listen),
             tls_cert: self.tls_cert.clone().or(file.tls_cert),
             tls_key: self.tls_key.clone().or(file.tls_key),
-            behind_tls_proxy: self.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
+            behind_tls_proxy,
             data_dir: self.data.clone().or(file.data_dir).unwrap_or(d.data_dir),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(d.request_timeout.as_secs()),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(file.header_read_timeout_secs)
+                .unwrap_or(d.header_read_timeout.as_secs()),
+            idle_timeout_secs: self.idle_timeout_secs.or(file.idle_timeout_secs).unwrap_or(d.idle_timeout.as_secs()),
+            max_connections,
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(per_ip_default),
             kt_publish_interval_secs: self
                 .kt_publish_interval_secs
                 .or(file.kt_publish_interval_secs)
@@ -360,11 +397,16 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     config.max_upload_bytes = e.max_upload_bytes;
     config.quota_bytes = e.quota_bytes;
     config.request_timeout = std::time::Duration::from_secs(e.request_timeout_secs);
+    config.header_read_timeout = std::time::Duration::from_secs(e.header_read_timeout_secs);
+    config.idle_timeout = std::time::Duration::from_secs(e.idle_timeout_secs);
+    config.max_connections = e.max_connections;
+    config.max_connections_per_ip = e.max_connections_per_ip;
     config.kt_publish_interval = std::time::Duration::from_secs(e.kt_publish_interval_secs.max(1));
     config.registration = e.registration;
     config.metrics_listen = e.metrics_listen;
     config.tls = tls;
     config.forwarded_for = e.behind_tls_proxy;
+    config.validate()?;
     let server = hush_server::Server::bind(config).await?;
     tracing::info!(registration = %e.registration, "registration policy");
     // Scripts and tests wait for these lines; in JSON mode the log lines above say it.

@@ -10,7 +10,7 @@ use hush_proto::{DeviceRecord, DeviceUpload, RegisterRequest, RegisteredDevice, 
 use crate::config::Registration;
 use crate::state::AppState;
 use crate::store::{NewDevice, StoreError};
-use super::error::ApiError;
+use super::error::{ApiError, shown};
 use super::extract::{Authed, SignedRequest, PathParam, parse_json, DISABLED};
 use super::key_packages::check_key_packages;
 use super::kt::publish_now;
@@ -147,7 +147,7 @@ pub async fn revoke_device(
     authed: Authed,
 ) -> Result<StatusCode, ApiError> {
     if !device_id_well_formed(&device_id) {
-        return Err(ApiError::BadRequest(format!("{device_id:?} is not a device id")));
+        return Err(ApiError::BadRequest(format!("{} is not a device id", shown(&device_id))));
     }
     let me = &authed.device;
     let recipients = state
@@ -189,7 +189,7 @@ pub async fn get_user(
         .store
         .user(&username)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no user {username:?}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {}", shown(&username))))?;
     Ok(Json(UserRecord {
         username: user.username,
         identity_key: B64(user.identity_key),

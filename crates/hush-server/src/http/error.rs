@@ -7,6 +7,8 @@ use hush_proto::{ErrorBody, codes};
 
 use hush_core::display::human_bytes;
 
+pub use crate::limits::shown;
+use crate::limits::bounded;
 use crate::kt::KtError;
 use crate::storage_trouble::{is_db_storage_trouble, is_storage_trouble};
 use crate::store::StoreError;
@@ -57,9 +59,10 @@ pub enum ApiError {
     /// Creating something that exists.
     #[error("{0}")]
     Conflict(String),
-    /// Too many requests or pending things.
+    /// Too many requests or pending things: the sentence, and the seconds until trying
+    /// again may work (sent as `Retry-After`).
     #[error("{0}")]
-    RateLimited(String),
+    RateLimited(String, u64),
     /// Too many requests from one address or device: try again after this many seconds
     /// (sent in `Retry-After`).
     #[error("{message}")]
@@ -109,6 +112,7 @@ impl ApiError {
             StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
             StatusCode::CONFLICT => ApiError::Conflict("this conflicts with what the server holds".into()),
             StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(format!("a layer answered {status}")),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited("too many requests; try again later".into(), DEFAULT_RETRY_AFTER_SECS),
             s if s.is_client_error() => ApiError::BadRequest(
                 s.canonical_reason()
                     .map_or_else(|| "the request is not valid".to_owned(), |r| format!("the request is not valid: {}", r.to_lowercase())),
@@ -129,8 +133,8 @@ impl ApiError {
             ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
-            ApiError::RateLimited(_) | ApiError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
-            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
+            ApiError::RateLimited(..) | ApiError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
@@ -147,7 +151,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotMember => ApiError::Forbidden(e.to_string()),
             StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
             StoreError::Invalid(m) => ApiError::BadRequest(m),
-            StoreError::TooMany(m) => ApiError::RateLimited(m.into()),
+            StoreError::TooMany(m, retry_after) => ApiError::RateLimited(m.into(), retry_after),
             StoreError::Denied(m) => ApiError::Forbidden(m),
             StoreError::Quota { needed, used, quota } => ApiError::QuotaExceeded(format!(
                 "this upload needs {} but only {} of your {} quota is left",
@@ -185,7 +189,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "storage can't take writes");
                 self.to_string()
             }
-            other => other.to_string(),
+            other => bounded(other.to_string()),
         };
         let body = ErrorBody {
             error: code.to_owned(),
@@ -199,17 +203,19 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Every 429 says when to come back.
         match &self {
-            ApiError::SlowDown { retry_after, .. } => {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-            }
-            ApiError::RateLimited(_) => {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RATE_LIMITED_RETRY_AFTER_SECS));
+            ApiError::SlowDown { retry_after, .. } | ApiError::RateLimited(_, retry_after) => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
             }
             _ => {}
         }
         res
     }
 }
+
+/// `Retry-After` of a 429 that names no time of its own (made by a layer).
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
+
+
 
 /// Response middleware: gives a JSON [`ErrorBody`] to any error answer that lacks one
 /// (made by a layer or by axum itself: body limit, timeout, unknown method).
@@ -227,7 +233,15 @@ pub async fn json_errors(res: Response) -> Response {
         if let Some(allow) = res.headers().get(header::ALLOW) {
             fixed.headers_mut().insert(header::ALLOW, allow.clone());
         }
+        if let Some(retry_after) = res.headers().get(header::RETRY_AFTER) {
+            fixed.headers_mut().insert(header::RETRY_AFTER, retry_after.clone());
+        }
         return fixed;
+    }
+    // Every 429 says when to come back, whoever made it.
+    let mut res = res;
+    if status == StatusCode::TOO_MANY_REQUESTS && !res.headers().contains_key(header::RETRY_AFTER) {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(DEFAULT_RETRY_AFTER_SECS));
     }
     res
 }
@@ -241,9 +255,6 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
-
-/// `Retry-After` of a 429 whose limit has no clock of its own (too many things pending).
-const RATE_LIMITED_RETRY_AFTER_SECS: u64 = 60;
 
 impl ApiError {
     /// The answer to a request over a rate limit (`rate`).

@@ -35,7 +35,7 @@ use crate::blobs::file_stream;
 use crate::limits::MAX_ROW_BYTES;
 use crate::state::AppState;
 use crate::store::{SpaceChange, SpaceName, Store, is_lower_hex};
-use super::error::ApiError;
+use super::error::{ApiError, shown};
 use super::extract::{Authed, AuthedDevice, parse_json, PathParam};
 
 /// Whether `device` may use `space`: `drive:USERNAME` is open to the devices of USERNAME,
@@ -64,7 +64,7 @@ pub(super) fn id_ok(what: &str, id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && is_lower_hex(id) {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!("{what} is 32 lowercase hex characters, not {id:?}")))
+        Err(ApiError::BadRequest(format!("{what} is 32 lowercase hex characters, not {}", shown(id))))
     }
 }
 

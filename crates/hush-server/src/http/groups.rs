@@ -11,7 +11,7 @@ use hush_proto::{Accepted, CommitRequest, CreateGroupRequest, GroupInfo, Message
 use crate::limits::GROUP_ID_LEN;
 use crate::state::AppState;
 use crate::store::NewCommit;
-use super::error::ApiError;
+use super::error::{ApiError, shown};
 use super::extract::{Authed, PathParam, parse_json};
 
 fn group_id_from_hex(hex_id: &str) -> Result<Vec<u8>, ApiError> {
@@ -65,7 +65,7 @@ pub async fn get_group(
 fn check_device_list(what: &str, ids: &[String]) -> Result<(), ApiError> {
     for (i, id) in ids.iter().enumerate() {
         if !device_id_well_formed(id) {
-            return Err(ApiError::BadRequest(format!("{what} contains {id:?}, which is not a device id")));
+            return Err(ApiError::BadRequest(format!("{what} contains {}, which is not a device id", shown(id))));
         }
         if ids[..i].contains(id) {
             return Err(ApiError::BadRequest(format!("{what} names device {id} twice")));

@@ -33,10 +33,13 @@ pub async fn inbox(
 ) -> Result<Json<InboxResponse>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_INBOX_LIMIT).clamp(1, MAX_INBOX_LIMIT);
-    let rows = state
+    let (rows, skipped) = state
         .store
         .inbox(&authed.device.device_id, query.after.unwrap_or(0), limit)
         .await?;
+    for _ in 0..skipped {
+        state.metrics.unknown_inbox_row();
+    }
     Ok(Json(InboxResponse {
         items: rows
             .into_iter()

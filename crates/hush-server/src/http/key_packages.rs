@@ -9,7 +9,7 @@ use hush_proto::{ClaimResponse, ClaimedKeyPackage, KeyPackageCount, KeyPackageUp
 use crate::claim_limits::Refused;
 use crate::limits::{CLAIM_WINDOW, MAX_CLAIMS_PER_CLAIMER, MAX_CLAIMS_PER_TARGET, MAX_KEY_PACKAGES};
 use crate::state::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, shown};
 use super::extract::{Authed, PathParam, parse_json};
 
 /// Checks KeyPackages: how many, and that each is valid and certified for this very device.
@@ -110,7 +110,7 @@ pub async fn claim_key_packages(
         .store
         .claim(&username)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no user {username:?}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {}", shown(&username))))?;
     Ok(Json(ClaimResponse {
         key_packages: claimed
             .into_iter()

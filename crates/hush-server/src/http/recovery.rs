@@ -116,9 +116,8 @@ async fn fetch_backup(
             .store
             .begin_recovery_attempt(slot, username, now, now.saturating_sub(RECOVERY_WINDOW_MS), MAX_RECOVERY_FAILURES)
             .await;
-        if let Err(StoreError::TooMany(m)) = attempt {
+        if let Err(StoreError::TooMany(m, retry_after)) = attempt {
             tracing::warn!(%username, ?slot, "wrong recovery attempts rate-limited");
-            let retry_after = u64::try_from(RECOVERY_WINDOW_MS / 1000).unwrap_or(3600);
             return Err(ApiError::SlowDown { message: m.into(), retry_after });
         }
         attempt?;

@@ -346,7 +346,7 @@ impl Kt {
 fn not_found_or(e: AkdError, username: &str) -> KtError {
     match e {
         AkdError::Storage(StorageError::NotFound(_)) => {
-            KtError::NotFound(format!("there is no user {username:?} in the key directory"))
+            KtError::NotFound(format!("there is no user {} in the key directory", crate::limits::shown(username)))
         }
         other => other.into(),
     }

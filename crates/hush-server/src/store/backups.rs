@@ -159,6 +159,7 @@ impl Store {
         if count >= max {
             return Err(StoreError::TooMany(
                 "too many failed recovery attempts for this account; try again in an hour",
+                60 * 60,
             ));
         }
         let id: i64 = sqlx::query("INSERT INTO recovery_attempts (kind, username, attempt_at) VALUES (?, ?, ?) RETURNING id")

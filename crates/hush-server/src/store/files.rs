@@ -191,6 +191,7 @@ impl Store {
         if pending >= max_pending {
             return Err(StoreError::TooMany(
                 "too many unfinished uploads; finish some, or wait a week for the server to forget them",
+                60 * 60,
             ));
         }
         let used = Self::used_bytes(&mut tx, upload.username).await?;

@@ -76,9 +76,10 @@ pub enum StoreError {
     /// The request names devices in a way that contradicts the server's view.
     #[error("{0}")]
     Invalid(String),
-    /// Too many of something pending.
+    /// Too many of something pending; the second field is how many seconds until trying
+    /// again may work (the `Retry-After` of the 429).
     #[error("{0}")]
-    TooMany(&'static str),
+    TooMany(&'static str, u64),
     /// The caller may not do this; the sentence says why.
     #[error("{0}")]
     Denied(String),
