@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hush_proto::fsio::io_reason;
 
+use crate::limits::QueueLimits;
 use crate::{kt, tls};
 
 /// Bytes in a gibibyte.
@@ -41,6 +42,10 @@ pub struct ServerConfig {
     /// Terminate TLS with this certificate and key (reloaded when the files change);
     /// `None` (the default) serves plain HTTP, for a TLS proxy in front.
     pub tls: Option<tls::TlsFiles>,
+    /// How much may wait for delivery: per device, per sending user, and for how long
+    /// (defaults: [`QueueLimits::default`]). Checked at start by
+    /// [`ServerConfig::check_queue_limits`].
+    pub queues: QueueLimits,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -95,7 +100,33 @@ impl ServerConfig {
             registration: Registration::Open,
             metrics_listen: None,
             tls: None,
+            queues: QueueLimits::default(),
         }
+    }
+
+    /// Checks the queue limits are in their ranges: `Err` is one sentence naming the
+    /// setting (with its flag's name) and the range. A limit of 0 would refuse every
+    /// message, and a byte limit under the largest request body could refuse every large one.
+    pub fn check_queue_limits(&self) -> Result<(), ServerError> {
+        let q = &self.queues;
+        let body = self.max_body_bytes as u64;
+        let ttl_secs = u64::try_from(q.ttl_ms / 1000).unwrap_or(0);
+        let checks: [(&str, u64, u64, u64, &str); 4] = [
+            ("inbox-max-items", q.max_items, 1, 100_000_000, "items"),
+            ("inbox-max-bytes", q.max_bytes, body, 1024 * GIB, "bytes"),
+            ("queue-quota-bytes", q.sender_quota_bytes, body, 1024 * GIB, "bytes"),
+            ("message-ttl-secs", ttl_secs, 60, 366 * 24 * 60 * 60, "seconds"),
+        ];
+        for (name, value, min, max, unit) in checks {
+            if value < min || value > max {
+                let key = name.replace('-', "_");
+                let min_text = if unit == "bytes" && min == body { format!("{min} (max-body-bytes)") } else { min.to_string() };
+                return Err(ServerError::Config(format!(
+                    "--{name} ({key} in the config file) is {value} {unit}; it must be between {min_text} and {max}"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -166,4 +197,7 @@ pub enum ServerError {
     /// The TLS certificate or key could not be used.
     #[error("{0}")]
     Tls(String),
+    /// A setting is out of its range (one sentence naming it).
+    #[error("{0}")]
+    Config(String),
 }

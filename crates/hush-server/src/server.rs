@@ -51,6 +51,7 @@ impl Server {
     /// the TCP listener, the metrics listener (if configured) and the admin socket
     /// `data_dir/admin.sock`.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        config.check_queue_limits()?;
         let certs = match &config.tls {
             Some(files) => {
                 let store = tls::CertStore::open(files.clone()).map_err(ServerError::Tls)?;
@@ -157,8 +158,9 @@ impl Server {
             metrics: Arc::default(),
             registration: self.config.registration,
             data_dir: Arc::from(self.config.data_dir.as_path()),
+            queues: self.config.queues,
         };
-        let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
+        let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), self.config.queues, shutdown_rx_sweeper));
         let admin_app = http::admin::router(state.clone());
         let mut admin_stop = shutdown_tx_keep.subscribe();
         let admin_server = tokio::spawn(async move {

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, watch};
 use crate::blobs::Files;
 use crate::config::Registration;
 use crate::kt::Kt;
+use crate::limits::QueueLimits;
 use crate::metrics;
 use crate::store::Store;
 
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub registration: Registration,
     /// The data directory (`/health` checks it takes writes).
     pub data_dir: Arc<Path>,
+    /// How much may wait for delivery.
+    pub queues: QueueLimits,
 }
 
 impl AppState {

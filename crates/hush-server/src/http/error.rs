@@ -8,6 +8,7 @@ use hush_proto::{ErrorBody, codes};
 use hush_core::display::human_bytes;
 
 use crate::kt::KtError;
+use crate::limits::QUEUE_RETRY_AFTER_SECS;
 use crate::storage_trouble::{is_db_storage_trouble, is_storage_trouble};
 use crate::store::StoreError;
 
@@ -60,6 +61,10 @@ pub enum ApiError {
     /// Too many requests or pending things.
     #[error("{0}")]
     RateLimited(String),
+    /// Storing this would take a recipient device's inbox past its cap, or the sender past
+    /// their quota of waiting bytes: `429` with `Retry-After`; the code tells which.
+    #[error("{1}")]
+    Queue(&'static str, String),
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -121,6 +126,7 @@ impl ApiError {
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::Queue(code, _) => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::INTERNAL),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -146,6 +152,18 @@ impl From<StoreError> for ApiError {
                 human_bytes(quota.saturating_sub(used)),
                 human_bytes(quota)
             )),
+            StoreError::QueueFull { .. } => {
+                ApiError::Queue(codes::QUEUE_FULL, format!("{e}; try again once it has fetched its messages"))
+            }
+            StoreError::QueueQuota { needed, used, quota } => ApiError::Queue(
+                codes::QUEUE_QUOTA_EXCEEDED,
+                format!(
+                    "your messages waiting for delivery take {} of the {} the server keeps for one user, too much to add {}; try again once their recipients have fetched them",
+                    human_bytes(used),
+                    human_bytes(quota),
+                    human_bytes(needed)
+                ),
+            ),
             StoreError::Db(e) if is_db_storage_trouble(&e) => ApiError::Unavailable(format!("database: {e}")),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
@@ -188,6 +206,9 @@ impl IntoResponse for ApiError {
         let mut res = (status, json).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let ApiError::Queue(..) = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(QUEUE_RETRY_AFTER_SECS));
+        }
         res
     }
 }

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_last_commit.sql"),
     include_str!("../../migrations/0011_operator.sql"),
     include_str!("../../migrations/0012_restores.sql"),
+    include_str!("../../migrations/0013_queues.sql"),
 ];
 
 impl Store {
