@@ -43,7 +43,7 @@ impl Client {
     /// use), after bringing its devices in line with the key directory.
     pub(crate) async fn send_to(&mut self, target: &str, payloads: &[Payload]) -> Result<(), ClientError> {
         let id = self.resolve_or_create(target).await?;
-        self.reconcile(&id).await?;
+        self.reconcile(&id).await.map_err(|e| with_progress(e, 0, payloads.len()))?;
         if let Err(e) = self.check_routing(&id).await {
             self.warn(&id, format!("could not compare the server's delivery list with this conversation's members: {e}"));
         }
@@ -174,7 +174,7 @@ impl Client {
                         if matches!(e, ClientError::Api(ApiError::Refused { .. })) {
                             self.unsend(id_hex, posted)?;
                         }
-                        return Err(e);
+                        return Err(with_progress(e, next, payloads.len()));
                     }
                 }
             }
@@ -196,5 +196,24 @@ impl Client {
             .call(Some(&self.signer()), Method::POST, &path, Some(&proto::MessageRequest { message: B64(message) }))
             .await?;
         Ok(())
+    }
+}
+
+/// A post refused because a recipient device's queue is full (or the sender's quota of
+/// waiting messages is used up), said with how much of the batch went out before it: the
+/// messages before were delivered, none after.
+fn with_progress(e: ClientError, sent: usize, total: usize) -> ClientError {
+    match e {
+        ClientError::Api(ApiError::Refused { status, code, message })
+            if code == proto::codes::QUEUE_FULL || code == proto::codes::QUEUE_QUOTA_EXCEEDED =>
+        {
+            let what = if sent == 0 {
+                "nothing was sent".to_owned()
+            } else {
+                format!("only the first {sent} of {total} messages were sent")
+            };
+            ClientError::Api(ApiError::Refused { status, code, message: format!("{what}, because {message}") })
+        }
+        other => other,
     }
 }

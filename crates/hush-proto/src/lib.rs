@@ -112,6 +112,12 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     /// The server's storage can't take writes right now (read-only or full); try later.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A recipient device's inbox holds as much as the server keeps for one device (429,
+    /// with `Retry-After`): nothing was stored; the sentence names the user and device.
+    pub const QUEUE_FULL: &str = "queue_full";
+    /// The sender's messages waiting for delivery take as many bytes as one user's may
+    /// (429, with `Retry-After`): nothing was stored.
+    pub const QUEUE_QUOTA_EXCEEDED: &str = "queue_quota_exceeded";
 }
 
 #[cfg(test)]

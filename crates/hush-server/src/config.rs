@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hush_proto::fsio::io_reason;
 
+use crate::limits::QueueLimits;
 use crate::{kt, tls};
 
 /// Bytes in a gibibyte.
@@ -60,6 +61,10 @@ pub struct ServerConfig {
     /// Most connections open at once from one IP address (an IPv6 /64), WebSockets included
     /// (default 256). Over it a new connection from that address is closed at once.
     pub max_connections_per_ip: usize,
+    /// How much may wait for delivery: per device, per sending user, and for how long
+    /// (defaults: [`QueueLimits::default`]). Checked at start by
+    /// [`ServerConfig::check_queue_limits`].
+    pub queues: QueueLimits,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -119,6 +124,7 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(120),
             max_connections: 10_000,
             max_connections_per_ip: 256,
+            queues: QueueLimits::default(),
         }
     }
 
@@ -140,6 +146,31 @@ impl ServerConfig {
                 let key = name.replace('-', "_");
                 return Err(ServerError::Config(format!(
                     "--{name} ({key} in the config file) is {value} {unit}; it must be between {min} and {max_text}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the queue limits are in their ranges: `Err` is one sentence naming the
+    /// setting (with its flag's name) and the range. A limit of 0 would refuse every
+    /// message, and a byte limit under the largest request body could refuse every large one.
+    pub fn check_queue_limits(&self) -> Result<(), ServerError> {
+        let q = &self.queues;
+        let body = self.max_body_bytes as u64;
+        let ttl_secs = u64::try_from(q.ttl_ms / 1000).unwrap_or(0);
+        let checks: [(&str, u64, u64, u64, &str); 4] = [
+            ("inbox-max-items", q.max_items, 1, 100_000_000, "items"),
+            ("inbox-max-bytes", q.max_bytes, body, 1024 * GIB, "bytes"),
+            ("queue-quota-bytes", q.sender_quota_bytes, body, 1024 * GIB, "bytes"),
+            ("message-ttl-secs", ttl_secs, 60, 366 * 24 * 60 * 60, "seconds"),
+        ];
+        for (name, value, min, max, unit) in checks {
+            if value < min || value > max {
+                let key = name.replace('-', "_");
+                let min_text = if unit == "bytes" && min == body { format!("{min} (max-body-bytes)") } else { min.to_string() };
+                return Err(ServerError::Config(format!(
+                    "--{name} ({key} in the config file) is {value} {unit}; it must be between {min_text} and {max}"
                 )));
             }
         }

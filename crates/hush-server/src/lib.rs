@@ -81,5 +81,6 @@ mod ws;
 
 pub use blobs::{BLOBS_DIR, UPLOADS_DIR};
 pub use config::{Registration, ServerConfig, ServerError};
+pub use limits::QueueLimits;
 pub use server::Server;
 pub use store::DATABASE_FILE;

@@ -49,6 +49,39 @@ pub const DEFAULT_INBOX_LIMIT: u32 = 100;
 pub const MAX_INBOX_LIMIT: u32 = 500;
 /// Length of an MLS group id in hush.
 pub const GROUP_ID_LEN: usize = 16;
+/// Most bytes of payload one inbox page carries: a page stops before the item that would
+/// pass it (but always holds at least one item), so no page is hundreds of MB.
+pub const MAX_INBOX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// `Retry-After` of a post refused because a recipient's queue is full or the sender's
+/// quota of waiting messages is used up: seconds.
+pub const QUEUE_RETRY_AFTER_SECS: u64 = 600;
+
+/// How much may wait on the server for delivery (the server's configuration sets them;
+/// the defaults are [`QueueLimits::default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most items one device's inbox may hold (default 10,000).
+    pub max_items: u64,
+    /// Most payload bytes one device's inbox may hold (default 256 MiB).
+    pub max_bytes: u64,
+    /// Most payload bytes the devices of one user may have sent that still wait in someone's
+    /// inbox (default 1 GiB). A message sent to many devices counts once: it is stored once.
+    pub sender_quota_bytes: u64,
+    /// How long a message waits for its recipients: older ones are not handed out and the
+    /// sweep deletes them (default 30 days, as Signal), in milliseconds.
+    pub ttl_ms: i64,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_items: 10_000,
+            max_bytes: 256 * 1024 * 1024,
+            sender_quota_bytes: 1024 * 1024 * 1024,
+            ttl_ms: 30 * 24 * 60 * 60 * 1000,
+        }
+    }
+}
 
 // ---- device linking ----
 

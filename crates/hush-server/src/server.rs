@@ -52,6 +52,7 @@ impl Server {
     /// `data_dir/admin.sock`.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         config.validate()?;
+        config.check_queue_limits()?;
         let certs = match &config.tls {
             Some(files) => {
                 let store = tls::CertStore::open(files.clone()).map_err(ServerError::Tls)?;
@@ -163,8 +164,9 @@ impl Server {
             rate: Arc::default(),
             forwarded_for: self.config.forwarded_for,
             claim_limits: Arc::default(),
+            queues: self.config.queues,
         };
-        let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), shutdown_rx_sweeper));
+        let sweeper = tokio::spawn(sweeper::sweeper(self.store.clone(), Arc::clone(&self.files), self.config.queues, shutdown_rx_sweeper));
         let admin_app = http::admin::router(state.clone());
         let mut admin_stop = shutdown_tx_keep.subscribe();
         let admin_server = tokio::spawn(async move {

@@ -10,6 +10,7 @@ use crate::blobs::Files;
 use crate::claim_limits::ClaimLimits;
 use crate::config::Registration;
 use crate::kt::Kt;
+use crate::limits::QueueLimits;
 use crate::metrics;
 use crate::store::Store;
 
@@ -42,6 +43,8 @@ pub(crate) struct AppState {
     pub forwarded_for: bool,
     /// KeyPackage claims of the last hour, by claimer and by target.
     pub claim_limits: Arc<ClaimLimits>,
+    /// How much may wait for delivery.
+    pub queues: QueueLimits,
 }
 
 impl AppState {

@@ -1,12 +1,13 @@
-//! The sweep that forgets stale uploads and blobs no row ever referred to, at start and
-//! then every [`SWEEP_INTERVAL`].
+//! The sweep that forgets stale uploads and blobs no row ever referred to, and messages
+//! older than their time to live, then gives the freed space back to the file system; at
+//! start and then every [`SWEEP_INTERVAL`].
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use crate::blobs::Files;
-use crate::limits::{STALE_AFTER_MS, SWEEP_INTERVAL};
+use crate::limits::{QueueLimits, STALE_AFTER_MS, SWEEP_INTERVAL};
 use crate::store::{Store, StoreError};
 
 /// Forgets uploads started more than [`STALE_AFTER_MS`] ago (with their part files) and
@@ -33,11 +34,29 @@ async fn sweep(store: &Store, files: &Files) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs [`sweep`] now and every [`SWEEP_INTERVAL`] until shutdown.
-pub(crate) async fn sweeper(store: Store, files: Arc<Files>, mut shutdown: watch::Receiver<bool>) {
+/// Deletes messages older than the time to live (with their inbox rows), then gives the
+/// database's free pages back to the file system (what acknowledged and expired messages
+/// left behind).
+async fn sweep_messages(store: &Store, queues: &QueueLimits) -> Result<(), StoreError> {
+    let expired = store.expire_messages(hush_core::now_ms().saturating_sub(queues.ttl_ms)).await?;
+    if expired > 0 {
+        tracing::info!(messages = expired, "deleted messages older than the time to live");
+    }
+    let pages = store.reclaim_space().await?;
+    if pages > 0 {
+        tracing::info!(pages, "gave free database pages back to the file system");
+    }
+    Ok(())
+}
+
+/// Runs [`sweep`] and [`sweep_messages`] now and every [`SWEEP_INTERVAL`] until shutdown.
+pub(crate) async fn sweeper(store: Store, files: Arc<Files>, queues: QueueLimits, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Err(e) = sweep(&store, &files).await {
             tracing::error!(error = %e, "sweeping stale uploads failed");
+        }
+        if let Err(e) = sweep_messages(&store, &queues).await {
+            tracing::error!(error = %e, "sweeping expired messages failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}

@@ -174,6 +174,21 @@ struct ServerArgs {
     /// closed [default: open].
     #[arg(long, env = "HUSH_REGISTRATION")]
     registration: Option<Registration>,
+    /// Most messages waiting in one device's inbox; a message to a full one is refused with
+    /// 429 queue_full [default: 10000].
+    #[arg(long, env = "HUSH_INBOX_MAX_ITEMS")]
+    inbox_max_items: Option<u64>,
+    /// Most payload bytes waiting in one device's inbox [default: 256 MiB].
+    #[arg(long, env = "HUSH_INBOX_MAX_BYTES")]
+    inbox_max_bytes: Option<u64>,
+    /// Most payload bytes one user's sent messages may take while they wait for delivery
+    /// (a message to many devices counts once) [default: 1 GiB].
+    #[arg(long, env = "HUSH_QUEUE_QUOTA_BYTES")]
+    queue_quota_bytes: Option<u64>,
+    /// How long a message waits for its recipients before it is deleted, in seconds
+    /// [default: 2592000, 30 days].
+    #[arg(long, env = "HUSH_MESSAGE_TTL_SECS")]
+    message_ttl_secs: Option<u64>,
     /// Serve Prometheus metrics (GET /metrics) on this address [default: off].
     #[arg(long, env = "HUSH_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -212,6 +227,10 @@ struct FileConfig {
     registration: Option<Registration>,
     metrics_listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
+    inbox_max_items: Option<u64>,
+    inbox_max_bytes: Option<u64>,
+    queue_quota_bytes: Option<u64>,
+    message_ttl_secs: Option<u64>,
     // Reserved for serving TLS directly (the `--tls-cert`/`--tls-key` flags): the
     // certificate chain and private key files, PEM.
     tls_cert: Option<PathBuf>,
@@ -237,6 +256,10 @@ const KEYS: &[&str] = &[
     "log_format",
     "tls_cert",
     "tls_key",
+    "inbox_max_items",
+    "inbox_max_bytes",
+    "queue_quota_bytes",
+    "message_ttl_secs",
 ];
 
 /// The settings in force, after flags, environment, file and defaults.
@@ -262,6 +285,10 @@ struct Effective {
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<SocketAddr>,
     log_format: LogFormat,
+    inbox_max_items: u64,
+    inbox_max_bytes: u64,
+    queue_quota_bytes: u64,
+    message_ttl_secs: u64,
 }
 
 /// Library targets kept at `warn` unless `HUSH_LOG`/`RUST_LOG` say otherwise.
@@ -329,6 +356,13 @@ impl ServerArgs {
             registration: self.registration.or(file.registration).unwrap_or(d.registration),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            inbox_max_items: self.inbox_max_items.or(file.inbox_max_items).unwrap_or(d.queues.max_items),
+            inbox_max_bytes: self.inbox_max_bytes.or(file.inbox_max_bytes).unwrap_or(d.queues.max_bytes),
+            queue_quota_bytes: self.queue_quota_bytes.or(file.queue_quota_bytes).unwrap_or(d.queues.sender_quota_bytes),
+            message_ttl_secs: self
+                .message_ttl_secs
+                .or(file.message_ttl_secs)
+                .unwrap_or(u64::try_from(d.queues.ttl_ms / 1000).unwrap_or(u64::MAX)),
         })
     }
 }
@@ -405,6 +439,12 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     config.registration = e.registration;
     config.metrics_listen = e.metrics_listen;
     config.tls = tls;
+    config.queues = hush_server::QueueLimits {
+        max_items: e.inbox_max_items,
+        max_bytes: e.inbox_max_bytes,
+        sender_quota_bytes: e.queue_quota_bytes,
+        ttl_ms: i64::try_from(e.message_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+    };
     config.forwarded_for = e.behind_tls_proxy;
     config.validate()?;
     let server = hush_server::Server::bind(config).await?;

@@ -256,7 +256,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn link_request(username: &str, selector: &str) -> Vec<u8> {
     let body = format!(r#"{{"username":"{username}","selector":"{selector}","pake":"AAEC"}}"#);
     format!(
-        "POST /v1/link HTTP/1.1\r\nHost: hush\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /v1/link HTTP/1.1\r\nHost: hush\r\nX-Forwarded-For: 198.51.100.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -281,12 +281,13 @@ fn a_408_says_timeout_a_429_says_when_and_errors_echo_little() {
     assert!(err["message"].as_str().unwrap().ends_with("too long"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10));
 
-    // Link requests for alice: five are kept, the sixth is told when to come back.
-    for selector in ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"] {
+    // Link requests for alice from one address (as a local proxy names it): ten pass (five
+    // are kept, each new one replacing the oldest), the eleventh is told when to come back.
+    for selector in ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE", "FFFF", "GGGG", "HHHH", "JJJJ", "KKKK"] {
         let (status, _, body) = raw(&server.addr, &link_request("alice", selector));
         assert_eq!(status, 201, "{body}");
     }
-    let (status, headers, body) = raw(&server.addr, &link_request("alice", "FFFF"));
+    let (status, headers, body) = raw(&server.addr, &link_request("alice", "MMMM"));
     assert_eq!(status, 429, "{body}");
     let retry_after: u64 = header(&headers, "retry-after").expect("Retry-After on a 429").parse().unwrap();
     assert!((1..=600).contains(&retry_after), "{retry_after}");

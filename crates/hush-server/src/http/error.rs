@@ -10,6 +10,7 @@ use hush_core::display::human_bytes;
 pub use crate::limits::shown;
 use crate::limits::bounded;
 use crate::kt::KtError;
+use crate::limits::QUEUE_RETRY_AFTER_SECS;
 use crate::storage_trouble::{is_db_storage_trouble, is_storage_trouble};
 use crate::store::StoreError;
 
@@ -72,6 +73,10 @@ pub enum ApiError {
         /// Seconds until a request passes again.
         retry_after: u64,
     },
+    /// Storing this would take a recipient device's inbox past its cap, or the sender past
+    /// their quota of waiting bytes: `429` with `Retry-After`; the code tells which.
+    #[error("{1}")]
+    Queue(&'static str, String),
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -134,6 +139,7 @@ impl ApiError {
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
             ApiError::RateLimited(..) | ApiError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::Queue(code, _) => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -159,6 +165,18 @@ impl From<StoreError> for ApiError {
                 human_bytes(quota.saturating_sub(used)),
                 human_bytes(quota)
             )),
+            StoreError::QueueFull { .. } => {
+                ApiError::Queue(codes::QUEUE_FULL, format!("{e}; try again once it has fetched its messages"))
+            }
+            StoreError::QueueQuota { needed, used, quota } => ApiError::Queue(
+                codes::QUEUE_QUOTA_EXCEEDED,
+                format!(
+                    "your messages waiting for delivery take {} of the {} the server keeps for one user, too much to add {}; try again once their recipients have fetched them",
+                    human_bytes(used),
+                    human_bytes(quota),
+                    human_bytes(needed)
+                ),
+            ),
             StoreError::Db(e) if is_db_storage_trouble(&e) => ApiError::Unavailable(format!("database: {e}")),
             StoreError::Db(e) => ApiError::Internal(format!("database: {e}")),
         }
@@ -205,6 +223,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::SlowDown { retry_after, .. } | ApiError::RateLimited(_, retry_after) => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
+            }
+            ApiError::Queue(..) => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(QUEUE_RETRY_AFTER_SECS));
             }
             _ => {}
         }

@@ -120,6 +120,7 @@ pub async fn commit(
                 added: &req.added_devices,
                 removed: &req.removed_devices,
             },
+            &state.queues,
             hush_core::now_ms(),
         )
         .await?;
@@ -150,7 +151,7 @@ pub async fn post_message(
     }
     let delivered = state
         .store
-        .post_message(&group_id, me, info.epoch, &req.message.0, hush_core::now_ms())
+        .post_message(&group_id, me, info.epoch, &req.message.0, &state.queues, hush_core::now_ms())
         .await?;
     state.notify(&delivered.recipients);
     Ok(Json(Accepted {

@@ -10,7 +10,7 @@ use axum::response::Response;
 use hush_proto::{AckRequest, InboxItem, InboxResponse, B64};
 use serde::Deserialize;
 
-use crate::limits::{MAX_ACK_IDS, DEFAULT_INBOX_LIMIT, MAX_INBOX_LIMIT};
+use crate::limits::{MAX_ACK_IDS, DEFAULT_INBOX_LIMIT, MAX_INBOX_LIMIT, MAX_INBOX_PAGE_BYTES};
 use crate::state::AppState;
 use super::error::ApiError;
 use super::extract::{Authed, parse_json, DISABLED};
@@ -25,7 +25,9 @@ pub struct InboxQuery {
     pub limit: Option<u32>,
 }
 
-/// `GET /v1/inbox?after=ID&limit=N`: the caller's items in order.
+/// `GET /v1/inbox?after=ID&limit=N`: the caller's items in order, at most `limit` and
+/// [`MAX_INBOX_PAGE_BYTES`] of payload (a larger first item comes alone); messages older
+/// than the time to live are not handed out.
 pub async fn inbox(
     State(state): State<AppState>,
     query: Result<Query<InboxQuery>, QueryRejection>,
@@ -35,7 +37,13 @@ pub async fn inbox(
     let limit = query.limit.unwrap_or(DEFAULT_INBOX_LIMIT).clamp(1, MAX_INBOX_LIMIT);
     let (rows, skipped) = state
         .store
-        .inbox(&authed.device.device_id, query.after.unwrap_or(0), limit)
+        .inbox(
+            &authed.device.device_id,
+            query.after.unwrap_or(0),
+            hush_core::now_ms().saturating_sub(state.queues.ttl_ms),
+            limit,
+            MAX_INBOX_PAGE_BYTES,
+        )
         .await?;
     for _ in 0..skipped {
         state.metrics.unknown_inbox_row();

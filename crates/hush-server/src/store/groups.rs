@@ -3,7 +3,10 @@
 use hush_proto::InboxKind;
 use sqlx::{Row as _, Sqlite, Transaction};
 
+use crate::limits::QueueLimits;
+
 use super::inbox::kind_str;
+use super::queues::Fit;
 use super::{Store, StoreError, epoch_from_db, epoch_to_db, is_unique_violation};
 
 /// The server's routing view of a group.
@@ -135,7 +138,11 @@ impl Store {
     /// commit for an epoch wins). Delivers it to every member but the sender (removed ones
     /// included), the Welcome to the added devices, updates the members and moves the
     /// group to the next epoch — in one transaction.
-    pub async fn commit(&self, c: &NewCommit<'_>, now: i64) -> Result<Delivered, StoreError> {
+    ///
+    /// Refused when a recipient's inbox is full or the sender's quota of waiting bytes is
+    /// used up (`limits`); devices the commit removes are exempt from the per-device cap, so
+    /// that a device whose queue filled up can always be removed.
+    pub async fn commit(&self, c: &NewCommit<'_>, limits: &QueueLimits, now: i64) -> Result<Delivered, StoreError> {
         let mut tx = self.write_tx().await?;
         let view = match Self::group_view(&mut tx, c.group_id).await? {
             Some(v) if v.devices.iter().any(|d| d == c.sender) => v,
@@ -199,6 +206,16 @@ impl Store {
         }
 
         let mut recipients: Vec<String> = view.devices.iter().filter(|d| *d != c.sender).cloned().collect();
+        let commit_len = len_u64(c.commit);
+        let welcome_len = c.welcome.map_or(0, len_u64);
+        let mut fit = Fit { sender: c.sender, stored: commit_len.saturating_add(welcome_len), recipients: Vec::new() };
+        for d in recipients.iter().filter(|d| !c.removed.contains(d)) {
+            fit.recipients.push((d.as_str(), commit_len));
+        }
+        for d in c.added {
+            fit.recipients.push((d.as_str(), welcome_len));
+        }
+        Self::check_queues(&mut tx, &fit, limits).await?;
         let message_id = Self::insert_message(
             &mut tx,
             Some(c.group_id),
@@ -249,13 +266,15 @@ impl Store {
     }
 
     /// Stores an application message or proposal made in the group's current epoch and
-    /// delivers it to every member but the sender.
+    /// delivers it to every member but the sender; refused, with nothing stored, when a
+    /// recipient's inbox is full or the sender's quota of waiting bytes is used up.
     pub async fn post_message(
         &self,
         group_id: &[u8],
         sender: &str,
         epoch: u64,
         message: &[u8],
+        limits: &QueueLimits,
         now: i64,
     ) -> Result<Delivered, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -277,6 +296,12 @@ impl Store {
             });
         }
         let recipients: Vec<String> = view.devices.into_iter().filter(|d| d != sender).collect();
+        let fit = Fit {
+            sender,
+            stored: len_u64(message),
+            recipients: recipients.iter().map(|d| (d.as_str(), len_u64(message))).collect(),
+        };
+        Self::check_queues(&mut tx, &fit, limits).await?;
         let message_id = Self::insert_message(
             &mut tx,
             Some(group_id),
@@ -294,4 +319,9 @@ impl Store {
             recipients,
         })
     }
+}
+
+/// A payload's length in bytes.
+fn len_u64(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
 }

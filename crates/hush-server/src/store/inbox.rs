@@ -45,50 +45,82 @@ pub(super) fn kind_from_str(s: &str) -> Option<InboxKind> {
 impl Store {
     // ---- inbox ----
 
-    /// Up to `limit` of a device's inbox items with an id above `after`, oldest first, and
-    /// how many rows of an unknown kind were skipped on the way (each logged): such a row
-    /// is left in place, never handed out, and never stops the items after it.
-    pub async fn inbox(&self, device_id: &str, after: i64, limit: u32) -> Result<(Vec<InboxRow>, usize), StoreError> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut items = Vec::new();
-        let mut skipped = 0;
+    /// A device's inbox items with an id above `after` that arrived at or after `since`
+    /// (older ones have outlived the time to live), oldest first: at most `limit` of them,
+    /// and no more payload bytes than `max_bytes` unless the first item alone is larger;
+    /// and how many rows of an unknown kind were skipped on the way.
+    ///
+    /// A row of a kind this server does not know is skipped and logged, never handed out
+    /// (and it never stops the items after it); the sweep deletes it when it expires.
+    pub async fn inbox(&self, device_id: &str, after: i64, since: i64, limit: u32, max_bytes: usize) -> Result<(Vec<InboxRow>, usize), StoreError> {
+        // First the sizes only, so that a page never loads more payload than it sends.
+        let mut wanted: Vec<i64> = Vec::new();
+        let mut skipped = 0_usize;
+        let mut bytes = 0_usize;
         let mut cursor = after;
-        while items.len() < limit {
-            let asked = limit - items.len();
-            let rows = sqlx::query(
-                "SELECT i.id, m.kind, m.group_id, m.sender_device, m.payload, m.created_at
+        'pages: loop {
+            let heads = sqlx::query(
+                "SELECT i.id, m.kind, length(m.payload)
                  FROM inbox i JOIN messages m ON m.id = i.message_id
-                 WHERE i.device_id = ? AND i.id > ?
+                 WHERE i.device_id = ? AND i.id > ? AND m.created_at >= ?
                  ORDER BY i.id ASC LIMIT ?",
             )
             .bind(device_id)
             .bind(cursor)
-            .bind(i64::try_from(asked).unwrap_or(i64::MAX))
+            .bind(since)
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            let fetched = rows.len();
-            for r in &rows {
-                let id: i64 = r.try_get(0)?;
+            for h in &heads {
+                let id: i64 = h.try_get(0)?;
                 cursor = id;
-                let kind: String = r.try_get(1)?;
-                let Some(kind) = kind_from_str(&kind) else {
-                    tracing::warn!(inbox_id = id, device = %device_id, kind = %crate::limits::shown(&kind), "skipped an inbox row of an unknown kind");
+                let kind: String = h.try_get(1)?;
+                let len = usize::try_from(h.try_get::<i64, _>(2)?).unwrap_or(usize::MAX);
+                if kind_from_str(&kind).is_none() {
+                    let shown: String = kind.chars().take(64).collect();
+                    tracing::warn!(inbox_id = id, device = %device_id, kind = ?shown, "skipped an inbox row of an unknown kind");
                     skipped += 1;
                     continue;
-                };
-                items.push(InboxRow {
-                    id,
-                    kind,
-                    group_id: r.try_get(2)?,
-                    sender_device: r.try_get(3)?,
-                    payload: r.try_get(4)?,
-                    received_at: r.try_get(5)?,
-                });
+                }
+                if wanted.len() >= usize::try_from(limit).unwrap_or(usize::MAX)
+                    || (!wanted.is_empty() && bytes.saturating_add(len) > max_bytes)
+                {
+                    break 'pages;
+                }
+                bytes = bytes.saturating_add(len);
+                wanted.push(id);
             }
-            // A short page is the end; a full one with skipped rows leaves room to fill.
-            if fetched < asked {
+            // A short read is the end; a full one of skipped rows only reads on.
+            if !wanted.is_empty() || heads.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
                 break;
             }
+        }
+        let Some(&last) = wanted.last() else { return Ok((Vec::new(), skipped)) };
+        // The same rows (ids only grow, so none came in between), payloads now.
+        let rows = sqlx::query(
+            "SELECT i.id, m.kind, m.group_id, m.sender_device, m.payload, m.created_at
+             FROM inbox i JOIN messages m ON m.id = i.message_id
+             WHERE i.device_id = ? AND i.id > ? AND i.id <= ? AND m.created_at >= ?
+             ORDER BY i.id ASC",
+        )
+        .bind(device_id)
+        .bind(after)
+        .bind(last)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get(1)?;
+            let Some(kind) = kind_from_str(&kind) else { continue };
+            items.push(InboxRow {
+                id: r.try_get(0)?,
+                kind,
+                group_id: r.try_get(2)?,
+                sender_device: r.try_get(3)?,
+                payload: r.try_get(4)?,
+                received_at: r.try_get(5)?,
+            });
         }
         Ok((items, skipped))
     }

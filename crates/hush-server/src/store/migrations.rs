@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0011_operator.sql"),
     include_str!("../../migrations/0012_restores.sql"),
     include_str!("../../migrations/0013_key_package_claims.sql"),
+    include_str!("../../migrations/0014_queues.sql"),
 ];
 
 impl Store {

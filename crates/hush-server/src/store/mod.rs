@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -32,6 +32,7 @@ mod key_packages;
 mod kt;
 mod links;
 mod migrations;
+mod queues;
 mod restores;
 
 pub use accounts::NewDevice;
@@ -93,6 +94,26 @@ pub enum StoreError {
         /// The user's quota.
         quota: u64,
     },
+    /// A recipient device's inbox holds as much as the server keeps for one device.
+    #[error("{username}'s device {device_id} has {waiting} waiting, the most the server keeps for one device")]
+    QueueFull {
+        /// The device's user.
+        username: String,
+        /// The device.
+        device_id: String,
+        /// What it has waiting, in words ("10000 undelivered messages", "256.0 MiB of undelivered messages").
+        waiting: String,
+    },
+    /// The sender's devices have as many bytes waiting in others' inboxes as one user may.
+    #[error("this message needs {needed} bytes, and {used} of the {quota} bytes your messages may take while they wait for delivery are used")]
+    QueueQuota {
+        /// The message's size (with its Welcome, for a commit).
+        needed: u64,
+        /// Bytes of this user's messages waiting now.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -129,6 +150,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Only takes effect on a new database; `reclaim_setup` converts an old one.
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -136,6 +159,7 @@ impl Store {
             .await?;
         let store = Store { pool };
         store.migrate().await?;
+        store.reclaim_setup().await?;
         Ok(store)
     }
 
