@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hush_proto::fsio::io_reason;
 
+use crate::limits::{MAX_WEBSOCKETS_PER_DEVICE, WEBSOCKET_PING_EVERY, WEBSOCKET_PONG_DEADLINE};
 use crate::{kt, tls};
 
 /// Bytes in a gibibyte.
@@ -41,6 +42,14 @@ pub struct ServerConfig {
     /// Terminate TLS with this certificate and key (reloaded when the files change);
     /// `None` (the default) serves plain HTTP, for a TLS proxy in front.
     pub tls: Option<tls::TlsFiles>,
+    /// Most push WebSockets one device may hold open (default
+    /// [`MAX_WEBSOCKETS_PER_DEVICE`]); one more closes the device's oldest.
+    pub max_websockets_per_device: usize,
+    /// How often each push WebSocket is pinged (default [`WEBSOCKET_PING_EVERY`]).
+    pub websocket_ping_every: Duration,
+    /// A push WebSocket that sends nothing this long after a ping is closed (default
+    /// [`WEBSOCKET_PONG_DEADLINE`]).
+    pub websocket_pong_deadline: Duration,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -95,6 +104,9 @@ impl ServerConfig {
             registration: Registration::Open,
             metrics_listen: None,
             tls: None,
+            max_websockets_per_device: MAX_WEBSOCKETS_PER_DEVICE,
+            websocket_ping_every: WEBSOCKET_PING_EVERY,
+            websocket_pong_deadline: WEBSOCKET_PONG_DEADLINE,
         }
     }
 }
