@@ -8,6 +8,7 @@ use std::time::Duration;
 use hush_proto::fsio::io_reason;
 
 use crate::limits::QueueLimits;
+use crate::limits::{MAX_WEBSOCKETS_PER_DEVICE, WEBSOCKET_PING_EVERY, WEBSOCKET_PONG_DEADLINE};
 use crate::{kt, tls};
 
 /// Bytes in a gibibyte.
@@ -65,6 +66,14 @@ pub struct ServerConfig {
     /// (defaults: [`QueueLimits::default`]). Checked at start by
     /// [`ServerConfig::check_queue_limits`].
     pub queues: QueueLimits,
+    /// Most push WebSockets one device may hold open (default
+    /// [`MAX_WEBSOCKETS_PER_DEVICE`]); one more closes the device's oldest.
+    pub max_websockets_per_device: usize,
+    /// How often each push WebSocket is pinged (default [`WEBSOCKET_PING_EVERY`]).
+    pub websocket_ping_every: Duration,
+    /// A push WebSocket that sends nothing this long after a ping is closed (default
+    /// [`WEBSOCKET_PONG_DEADLINE`]).
+    pub websocket_pong_deadline: Duration,
 }
 
 /// Who may create an account on the server. Linking a new device to an existing account
@@ -125,6 +134,9 @@ impl ServerConfig {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             queues: QueueLimits::default(),
+            max_websockets_per_device: MAX_WEBSOCKETS_PER_DEVICE,
+            websocket_ping_every: WEBSOCKET_PING_EVERY,
+            websocket_pong_deadline: WEBSOCKET_PONG_DEADLINE,
         }
     }
 

@@ -83,6 +83,25 @@ impl Default for QueueLimits {
     }
 }
 
+/// Most push WebSockets (`GET /v1/ws`) one device may hold open at once. One more closes
+/// the device's oldest (close code [`WEBSOCKET_REPLACED`]) rather than being refused, as
+/// Signal-Server displaces a device's older connection: a client that reconnects after
+/// losing its network is never locked out by its own half-open sockets, and only the
+/// device's own key can open them, so no one else can close them.
+pub const MAX_WEBSOCKETS_PER_DEVICE: usize = 4;
+/// The close code of a push WebSocket closed because the same device opened one more than
+/// [`MAX_WEBSOCKETS_PER_DEVICE`] (as Signal's 4409, "connected elsewhere").
+pub const WEBSOCKET_REPLACED: u16 = 4409;
+/// How often the server pings each push WebSocket.
+pub const WEBSOCKET_PING_EVERY: Duration = Duration::from_secs(30);
+/// A push WebSocket that sends nothing (no pong, no frame) this long after a ping is closed.
+pub const WEBSOCKET_PONG_DEADLINE: Duration = Duration::from_secs(15);
+/// The read buffer of a push WebSocket: a client sends only pongs and a close on it, and
+/// the library's default, 128 KiB allocated per socket, is 250 MiB for 2,000 idle sockets.
+pub const WEBSOCKET_READ_BUFFER: usize = 4 * 1024;
+/// Largest frame or message a client may send on a push WebSocket.
+pub const WEBSOCKET_MAX_MESSAGE: usize = 4 * 1024;
+
 // ---- device linking ----
 
 /// How long a link request lives.

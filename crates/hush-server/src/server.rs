@@ -9,20 +9,15 @@ use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::routing::get;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::blobs::{BLOBS_DIR, Files, UPLOADS_DIR};
 use crate::config::{ServerConfig, ServerError};
 use crate::kt::{Kt, kt_publisher};
 use crate::state::AppState;
 use crate::store::{DATABASE_FILE, Store};
+use crate::ws::Pushes;
 use crate::{admin, conn, data_dir, http, sweeper, tls};
-
-/// How many inbox events may queue for a slow WebSocket before it is told to refetch.
-const INBOX_EVENTS_CAPACITY: usize = 4096;
-
-/// How many revocations may queue for a slow WebSocket.
-const REVOCATIONS_CAPACITY: usize = 256;
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -141,8 +136,11 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shutdown_tx = Arc::new(shutdown_tx);
         let shutdown_tx_keep = Arc::clone(&shutdown_tx);
-        let (inbox_events, _) = broadcast::channel(INBOX_EVENTS_CAPACITY);
-        let (revocations, _) = broadcast::channel(REVOCATIONS_CAPACITY);
+        let pushes = Arc::new(Pushes::new(
+            self.config.max_websockets_per_device,
+            self.config.websocket_ping_every,
+            self.config.websocket_pong_deadline,
+        ));
         let publisher = tokio::spawn(kt_publisher(
             self.kt.clone(),
             self.config.kt_publish_interval,
@@ -153,8 +151,7 @@ impl Server {
         let state = AppState {
             store: self.store.clone(),
             kt: self.kt.clone(),
-            inbox_events,
-            revocations,
+            pushes,
             shutdown: shutdown_rx,
             accepted_requests: Arc::new(AtomicU64::new(0)),
             files: Arc::clone(&self.files),

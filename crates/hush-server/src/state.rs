@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::blobs::Files;
 use crate::claim_limits::ClaimLimits;
@@ -13,6 +13,7 @@ use crate::kt::Kt;
 use crate::limits::QueueLimits;
 use crate::metrics;
 use crate::store::Store;
+use crate::ws::Pushes;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -21,10 +22,9 @@ pub(crate) struct AppState {
     pub store: Store,
     /// The key-transparency directory.
     pub kt: Kt,
-    /// Ids of devices whose inbox just got an item (sent after the commit).
-    pub inbox_events: broadcast::Sender<Arc<str>>,
-    /// Ids of devices just revoked (sent after the commit): their WebSockets close.
-    pub revocations: broadcast::Sender<Arc<str>>,
+    /// The open push WebSockets, by device: woken when their device's inbox gets an item,
+    /// closed when it is revoked (both after the commit).
+    pub pushes: Arc<Pushes>,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Requests authenticated so far (drives nonce pruning).
@@ -50,15 +50,11 @@ pub(crate) struct AppState {
 impl AppState {
     /// Wakes the WebSockets of these devices.
     pub fn notify(&self, devices: &[String]) {
-        for d in devices {
-            // No receiver means no open socket: nothing to wake.
-            let _ = self.inbox_events.send(Arc::from(d.as_str()));
-        }
+        self.pushes.notify(devices);
     }
 
     /// Closes the WebSockets of a revoked device.
     pub fn revoked(&self, device_id: &str) {
-        // No receiver means no open socket: nothing to close.
-        let _ = self.revocations.send(Arc::from(device_id));
+        self.pushes.revoke(device_id);
     }
 }

@@ -195,6 +195,16 @@ struct ServerArgs {
     /// Log format on standard error: plain or json [default: plain].
     #[arg(long, env = "HUSH_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// Most push WebSockets one device may hold open [default: 4] (hidden: for tests).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    max_websockets_per_device: Option<u32>,
+    /// Seconds between the pings of each push WebSocket [default: 30] (hidden: for tests).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    websocket_ping_secs: Option<u64>,
+    /// Seconds a push WebSocket may stay silent after a ping before it is closed
+    /// [default: 15] (hidden: for tests).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    websocket_pong_deadline_secs: Option<u64>,
 }
 
 /// How log lines look.
@@ -439,6 +449,15 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     config.registration = e.registration;
     config.metrics_listen = e.metrics_listen;
     config.tls = tls;
+    if let Some(n) = args.max_websockets_per_device {
+        config.max_websockets_per_device = usize::try_from(n)?;
+    }
+    if let Some(s) = args.websocket_ping_secs {
+        config.websocket_ping_every = std::time::Duration::from_secs(s);
+    }
+    if let Some(s) = args.websocket_pong_deadline_secs {
+        config.websocket_pong_deadline = std::time::Duration::from_secs(s);
+    }
     config.queues = hush_server::QueueLimits {
         max_items: e.inbox_max_items,
         max_bytes: e.inbox_max_bytes,

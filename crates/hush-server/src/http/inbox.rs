@@ -10,7 +10,7 @@ use axum::response::Response;
 use hush_proto::{AckRequest, InboxItem, InboxResponse, B64};
 use serde::Deserialize;
 
-use crate::limits::{MAX_ACK_IDS, DEFAULT_INBOX_LIMIT, MAX_INBOX_LIMIT, MAX_INBOX_PAGE_BYTES};
+use crate::limits::{MAX_ACK_IDS, DEFAULT_INBOX_LIMIT, MAX_INBOX_LIMIT, MAX_INBOX_PAGE_BYTES, WEBSOCKET_MAX_MESSAGE, WEBSOCKET_READ_BUFFER};
 use crate::state::AppState;
 use super::error::ApiError;
 use super::extract::{Authed, parse_json, DISABLED};
@@ -76,18 +76,23 @@ pub async fn ack(State(state): State<AppState>, authed: Authed) -> Result<Status
 }
 
 /// `GET /v1/ws`: a WebSocket that says `inbox` whenever the caller's inbox gets an item.
+/// Past the per-device cap, the device's oldest socket is closed (see `crate::ws`).
 pub async fn websocket(
     State(state): State<AppState>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     authed: Authed,
 ) -> Result<Response, ApiError> {
-    let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    // Subscribe now, so nothing that happens during the handshake is missed.
-    let events = state.inbox_events.subscribe();
-    let revocations = state.revocations.subscribe();
-    let shutdown = state.shutdown.clone();
+    let upgrade = upgrade
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?
+        .read_buffer_size(WEBSOCKET_READ_BUFFER)
+        .max_message_size(WEBSOCKET_MAX_MESSAGE)
+        .max_frame_size(WEBSOCKET_MAX_MESSAGE);
     let device_id = authed.device.device_id;
-    // Revoked between the signature check and the subscription: the event is gone already.
+    // Subscribe now, so nothing that happens during the handshake is missed.
+    let subscription = state.pushes.subscribe(&device_id);
+    let shutdown = state.shutdown.clone();
+    // Revoked between the signature check and the subscription: the revocation is gone
+    // already. (Returning drops the subscription.)
     match state.store.device_key(&device_id).await? {
         None => return Err(ApiError::Unauthorized),
         Some(d) if d.disabled => return Err(ApiError::Forbidden(DISABLED.into())),
@@ -95,7 +100,7 @@ pub async fn websocket(
     }
     let open = state.metrics.websocket_opened();
     Ok(upgrade.on_upgrade(move |socket| async move {
-        crate::ws::serve(socket, device_id, events, revocations, shutdown).await;
+        crate::ws::serve(socket, subscription, shutdown).await;
         drop(open);
     }))
 }
