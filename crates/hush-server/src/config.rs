@@ -67,12 +67,12 @@ pub struct ServerConfig {
     /// [`ServerConfig::check_queue_limits`].
     pub queues: QueueLimits,
     /// Most push WebSockets one device may hold open (default
-    /// [`MAX_WEBSOCKETS_PER_DEVICE`]); one more closes the device's oldest.
+    /// 4, `limits::MAX_WEBSOCKETS_PER_DEVICE`); one more closes the device's oldest.
     pub max_websockets_per_device: usize,
-    /// How often each push WebSocket is pinged (default [`WEBSOCKET_PING_EVERY`]).
+    /// How often each push WebSocket is pinged (default 30 s, `limits::WEBSOCKET_PING_EVERY`).
     pub websocket_ping_every: Duration,
     /// A push WebSocket that sends nothing this long after a ping is closed (default
-    /// [`WEBSOCKET_PONG_DEADLINE`]).
+    /// 15 s, `limits::WEBSOCKET_PONG_DEADLINE`).
     pub websocket_pong_deadline: Duration,
 }
 
