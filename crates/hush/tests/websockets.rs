@@ -200,7 +200,7 @@ fn two_thousand_idle_websockets_of_other_devices_do_not_stop_a_chat_or_its_pushe
     let dir = tempdir();
     // The crowd never reads its sockets, so it never answers a ping: no pings while it
     // gathers (the ping test is below).
-    let server = Server::start_with(&dir.path().join("data"), "127.0.0.1:0", &["--websocket-ping-secs", "3600"]);
+    let server = Server::start_with(&dir.path().join("data"), "127.0.0.1:0", &["--websocket-ping-secs", "3600", "--max-connections-per-ip", "4000"]);
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     register(&a, "alice", &server.url);
     register(&b, "bob", &server.url);
