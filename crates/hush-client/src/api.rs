@@ -125,6 +125,11 @@ impl Api {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
+        if status == 401
+            && let Some(seconds_ahead) = clock_off(resp.headers().get("date").and_then(|d| d.to_str().ok()), std::time::SystemTime::now())
+        {
+            return Err(ApiError::ClockOff { seconds_ahead });
+        }
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<proto::ErrorBody>(&text) {
             Ok(e) => Err(ApiError::Refused { status, code: e.error, message: e.message }),
@@ -189,10 +194,44 @@ impl Api {
     }
 }
 
+/// How far `now` is ahead of the server's `Date` (in seconds, negative when behind), when
+/// that is more than the server accepts in a request's timestamp. The server's 401 is the
+/// same for every failed check, so its clock is how a client tells a wrong clock apart.
+fn clock_off(server_date: Option<&str>, now: std::time::SystemTime) -> Option<i64> {
+    let server = httpdate::parse_http_date(server_date?).ok()?;
+    let ahead = match now.duration_since(server) {
+        Ok(d) => i64::try_from(d.as_secs()).ok()?,
+        Err(e) => -i64::try_from(e.duration().as_secs()).ok()?,
+    };
+    // `Date` has whole seconds: allow one more than the server does.
+    (ahead.unsigned_abs() > (hush_core::auth::MAX_CLOCK_SKEW_MS / 1000).unsigned_abs() + 1).then_some(ahead)
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn a_401_names_the_clock_only_when_it_is_far_off() {
+        let server = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let date = httpdate::fmt_http_date(server);
+        assert_eq!(clock_off(Some(&date), server + Duration::from_secs(3600)), Some(3600));
+        assert_eq!(clock_off(Some(&date), server - Duration::from_secs(600)), Some(-600));
+        assert_eq!(clock_off(Some(&date), server + Duration::from_secs(60)), None);
+        assert_eq!(clock_off(Some("yesterday"), server), None);
+        assert_eq!(clock_off(None, server), None);
+        let told = ApiError::ClockOff { seconds_ahead: -600 }.to_string();
+        assert!(told.contains("10 minutes behind the server's"), "{told}");
+        assert!(ApiError::ClockOff { seconds_ahead: 3600 }.to_string().contains("60 minutes ahead"));
+    }
 }

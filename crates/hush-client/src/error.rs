@@ -33,6 +33,18 @@ pub enum ApiError {
     /// The server's answer was not what the API says.
     #[error("the server sent an answer hush does not understand: {0}")]
     BadAnswer(String),
+    /// The server refused the request's signature, and its clock is far from this
+    /// computer's: the clock, not the key, is the likely cause.
+    #[error(
+        "this computer's clock is {} {} the server's (requests may be at most {} minutes off); set the clock right and try again",
+        display_minutes(*seconds_ahead),
+        if *seconds_ahead > 0 { "ahead of" } else { "behind" },
+        hush_core::auth::MAX_CLOCK_SKEW_MS / 60_000
+    )]
+    ClockOff {
+        /// How far this computer's clock is ahead of the server's (negative: behind).
+        seconds_ahead: i64,
+    },
     /// The live push connection could not be opened.
     #[error("can't open the live connection to {url}: {reason}")]
     LiveConnection {
@@ -41,6 +53,11 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
+}
+
+fn display_minutes(seconds: i64) -> String {
+    let minutes = seconds.unsigned_abs().div_ceil(60);
+    if minutes == 1 { "1 minute".to_owned() } else { format!("{minutes} minutes") }
 }
 
 impl ApiError {

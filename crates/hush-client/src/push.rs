@@ -5,6 +5,7 @@
 use futures_util::StreamExt as _;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::Connector;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::error::{ApiError, ClientError};
@@ -40,14 +41,37 @@ pub async fn connect(url: &str, headers: Vec<(&'static str, String)>, trust: &Tr
     Ok(Notifier { ws })
 }
 
+/// What the live connection said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Push {
+    /// Something arrived: fetch the inbox.
+    Inbox,
+    /// The server closed this connection because the same device opened more elsewhere
+    /// ([`hush_proto::WS_CLOSE_REPLACED`]); reconnecting would only close another one.
+    Replaced,
+    /// The server closed it because this device was revoked.
+    Revoked,
+    /// The connection ended for another reason (the server restarted, the network went):
+    /// reconnecting is worth it.
+    Lost(String),
+}
+
 impl Notifier {
-    /// Waits for the next notification; false when the connection closed.
-    pub async fn next(&mut self) -> bool {
+    /// Waits for the next notification or the end of the connection.
+    pub async fn next(&mut self) -> Push {
         loop {
             match self.ws.next().await {
-                Some(Ok(m)) if m.is_text() || m.is_binary() => return true,
+                Some(Ok(m)) if m.is_text() || m.is_binary() => return Push::Inbox,
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return match u16::from(frame.code) {
+                        hush_proto::WS_CLOSE_REPLACED => Push::Replaced,
+                        hush_proto::WS_CLOSE_REVOKED => Push::Revoked,
+                        code => Push::Lost(format!("the server closed it ({code}: {})", frame.reason)),
+                    };
+                }
+                Some(Ok(Message::Close(None))) | None => return Push::Lost("the server closed it".into()),
                 Some(Ok(_)) => continue,
-                _ => return false,
+                Some(Err(e)) => return Push::Lost(e.to_string()),
             }
         }
     }

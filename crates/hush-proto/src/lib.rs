@@ -118,7 +118,19 @@ pub mod codes {
     /// The sender's messages waiting for delivery take as many bytes as one user's may
     /// (429, with `Retry-After`): nothing was stored.
     pub const QUEUE_QUOTA_EXCEEDED: &str = "queue_quota_exceeded";
+    /// The request's body is not in the media type the route takes (415): JSON everywhere
+    /// but upload chunks, which are raw bytes.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 }
+
+/// The close code of a push WebSocket (`GET /v1/ws`) that the server closed because the
+/// same device opened more than the server allows at once: the device's oldest goes (as
+/// Signal's 4409, "connected elsewhere"). A client that gets it should not reconnect.
+pub const WS_CLOSE_REPLACED: u16 = 4409;
+
+/// The close code of a push WebSocket closed because its device was revoked (WebSocket's
+/// "policy violation").
+pub const WS_CLOSE_REVOKED: u16 = 1008;
 
 #[cfg(test)]
 mod tests {

@@ -91,7 +91,7 @@ impl Default for QueueLimits {
 pub const MAX_WEBSOCKETS_PER_DEVICE: usize = 4;
 /// The close code of a push WebSocket closed because the same device opened one more than
 /// [`MAX_WEBSOCKETS_PER_DEVICE`] (as Signal's 4409, "connected elsewhere").
-pub const WEBSOCKET_REPLACED: u16 = 4409;
+pub const WEBSOCKET_REPLACED: u16 = hush_proto::WS_CLOSE_REPLACED;
 /// How often the server pings each push WebSocket.
 pub const WEBSOCKET_PING_EVERY: Duration = Duration::from_secs(30);
 /// A push WebSocket that sends nothing (no pong, no frame) this long after a ping is closed.

@@ -186,7 +186,7 @@ pub async fn serve(mut socket: WebSocket, sub: Subscription, mut shutdown: watch
         tokio::select! {
             () = sub.wake.notify.notified() => match sub.wake.end.load(Ordering::Acquire) {
                 REVOKED => {
-                    close(&mut socket, close_code::POLICY, "this device was revoked", deadline_after).await;
+                    close(&mut socket, hush_proto::WS_CLOSE_REVOKED, "this device was revoked", deadline_after).await;
                     tracing::debug!(%device_id, "websocket of a revoked device closed");
                     break;
                 }

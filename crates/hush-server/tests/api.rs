@@ -32,7 +32,7 @@ async fn chunked_post(server: &Running, dev: &TestDevice, path: &str, body: &[u8
     let sig = sign(&dev.key, &dev.device_id, "POST", path, body);
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\
+        "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\
          {}: {}\r\n{}: {}\r\n{}: {}\r\n{}: {}\r\n\r\n",
         server.addr,
         hush_proto::HEADER_DEVICE,
@@ -266,7 +266,8 @@ async fn bad_signatures_unknown_devices_and_replays_are_refused_alike() {
         nonce,
     };
     let res = client.send_signed(&server, "GET", "/v1/users/alice", vec![], &old).await;
-    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let stale = expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(stale.message, bad_sig.message, "a stale time must look like a bad signature");
 
     // The same valid request twice: the second is a replay.
     let sig = sign(&alice.key, &alice.device_id, "GET", "/v1/users/alice", b"");
@@ -313,6 +314,21 @@ async fn malformed_oversized_and_misrouted_requests_get_json_errors() {
     let raw = chunked_post(&server, &alice, "/v1/groups", &vec![b' '; 100 * 1024]).await;
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
     assert!(raw.contains(r#""error":"too_large""#), "{raw}");
+
+    // A body must say what it is: JSON, or raw bytes for an upload chunk.
+    let body = br#"{"group_id":"AAAAAAAAAAAAAAAAAAAAAA"}"#.to_vec();
+    let sig = sign(&alice.key, &alice.device_id, "POST", "/v1/groups", &body);
+    let res = client.send_signed_as(&server, "POST", "/v1/groups", "text/plain", body, &sig).await;
+    let refused = expect_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    assert!(refused.message.contains("application/json"), "{}", refused.message);
+    let res = client.raw(&server, &alice, "PUT", "/v1/uploads/00?offset=0", b"{}".to_vec()).await;
+    let refused = expect_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    assert!(refused.message.contains("application/octet-stream"), "{}", refused.message);
+    // With its parameters and in any case, JSON is JSON.
+    let body = br#"{"group_id":"AAEC"}"#.to_vec();
+    let sig = sign(&alice.key, &alice.device_id, "POST", "/v1/groups", &body);
+    let res = client.send_signed_as(&server, "POST", "/v1/groups", "Application/JSON; charset=utf-8", body, &sig).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
 
     let res = client.get(&server, &alice, "/v1/no-such-thing").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;

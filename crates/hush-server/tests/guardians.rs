@@ -272,6 +272,7 @@ async fn guardians_relay_sealed_shares_to_the_recovering_device() {
     let res = client
         .http
         .post(server.url(&format!("/v1/guardian-requests/{id}/shares")))
+        .header("content-type", "application/json")
         .body(serde_json::to_vec(&SealedShare { sealed: B64(b"x".to_vec()) }).unwrap())
         .send()
         .await

@@ -72,7 +72,7 @@ fn a_strangers_flood_gets_429_with_retry_after_and_never_locks_alice_out_of_link
         }
 
         // Registrations from one address.
-        let (statuses, limited) = flood(40, "203.0.113.10", |_| http.post(format!("{url}/v1/register")).body("{}"))
+        let (statuses, limited) = flood(40, "203.0.113.10", |_| http.post(format!("{url}/v1/register")).header("content-type", "application/json").body("{}"))
         .await;
         assert!(statuses[..30].iter().all(|s| *s == 400 || *s == 401), "{statuses:?}");
         assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");

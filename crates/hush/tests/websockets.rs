@@ -252,7 +252,7 @@ fn two_thousand_idle_websockets_of_other_devices_do_not_stop_a_chat_or_its_pushe
     for line in &lines {
         ok(&a, &["send", "bob", line]);
         let pushed = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), bob_push.next()).await });
-        assert_eq!(pushed, Ok(true), "bob's push for {line:?} arrives");
+        assert_eq!(pushed, Ok(hush_client::push::Push::Inbox), "bob's push for {line:?} arrives");
     }
     eprintln!("10 messages sent, each pushed, in {:?}", sent.elapsed());
     assert_eq!(texts(&read(&b)), lines, "every message delivered, in order");
@@ -401,4 +401,74 @@ fn a_websocket_that_never_answers_a_ping_is_closed() {
         let m = next_event(&mut alive, Duration::from_secs(5)).await;
         assert_eq!(m.and_then(|m| m.into_text().ok()).as_deref(), Some("inbox"));
     });
+}
+
+#[test]
+fn hush_watch_comes_back_after_a_server_restart_and_gives_way_with_a_sentence_when_replaced() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, "127.0.0.1:0");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    register(&a, "alice", &server.url);
+    register(&b, "bob", &server.url);
+    ok(&a, &["send", "bob", "before the restart", "--new"]);
+    let mut watch = std::process::Command::new(hush_bin())
+        .arg("--home")
+        .arg(&b)
+        .args(["watch", "--json"])
+        .env("HUSH_PASSPHRASE", PASS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_text = |rx: &std::sync::mpsc::Receiver<String>, watch: &mut std::process::Child| loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = watch.kill();
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut watch.stderr.take().expect("stderr"), &mut err);
+            panic!("watch printed no message: {err}");
+        };
+        let m: serde_json::Value = serde_json::from_str(&line).expect("json line");
+        if m["kind"] == "text" {
+            return m["text"].as_str().unwrap_or_default().to_owned();
+        }
+    };
+    assert_eq!(next_text(&rx, &mut watch), "before the restart");
+
+    // The server goes away and comes back on the same address: watch reconnects by itself.
+    let addr = server.addr.clone();
+    server.kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    let server = Server::start(&data, &addr);
+    ok(&a, &["send", "bob", "after the restart"]);
+    assert_eq!(next_text(&rx, &mut watch), "after the restart");
+
+    // Four more live connections of bob's device: the oldest, watch's, gives way, and
+    // watch says why instead of fighting for it.
+    let rt = runtime();
+    let _sockets: Vec<Socket> = (0..4)
+        .map(|_| {
+            let (url, headers) = {
+                let c = hush_client::Client::open(&b, PASS.as_bytes(), &Default::default()).expect("open bob");
+                c.websocket_request().expect("websocket request")
+            };
+            rt.block_on(connect(&url, headers))
+        })
+        .collect();
+    let status = watch.wait().expect("watch ends");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    assert!(err.contains("reconnecting") && err.contains("the live connection is back"), "{err}");
+    assert!(err.contains("opened more live connections elsewhere"), "{err}");
+    drop(server);
 }

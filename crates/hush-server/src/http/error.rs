@@ -31,17 +31,16 @@ pub enum ApiError {
     /// Storing this would take the user past their storage quota.
     #[error("{0}")]
     QuotaExceeded(String),
-    /// Missing or invalid signature, timestamp, nonce, or unknown device. Deliberately the
-    /// same for all of them.
+    /// Missing or invalid signature, a timestamp too far from the server's clock, a nonce
+    /// seen before, or an unknown or revoked device. Deliberately one answer for all of them:
+    /// a 401 tells a prober nothing about which check failed. (A client whose clock is off
+    /// finds out from the answer's `Date` header.)
     #[error("the request is not signed by a known device, or its signature, time or nonce is not valid")]
     Unauthorized,
-    /// The request's timestamp is too far from the server's clock. Checked before the
-    /// device is looked up, so it reveals nothing about the device.
-    #[error(
-        "the request's time is more than {} minutes away from the server's clock; check this computer's clock",
-        hush_core::auth::MAX_CLOCK_SKEW_MS / 60_000
-    )]
-    ClockSkew,
+    /// The body is not in the media type the route takes; the sentence names the one it
+    /// takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The device may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -60,17 +59,13 @@ pub enum ApiError {
     /// Creating something that exists.
     #[error("{0}")]
     Conflict(String),
-    /// Too many requests or pending things: the sentence, and the seconds until trying
-    /// again may work (sent as `Retry-After`).
-    #[error("{0}")]
-    RateLimited(String, u64),
-    /// Too many requests from one address or device: try again after this many seconds
-    /// (sent in `Retry-After`).
+    /// Over a rate limit or a limit of pending things (`429`): the sentence, and the seconds
+    /// until a request may pass again (sent as `Retry-After`).
     #[error("{message}")]
-    SlowDown {
+    RateLimited {
         /// The sentence.
         message: String,
-        /// Seconds until a request passes again.
+        /// Seconds until a request passes again (at least 1 on the wire).
         retry_after: u64,
     },
     /// Storing this would take a recipient device's inbox past its cap, or the sender past
@@ -115,9 +110,13 @@ impl ApiError {
             StatusCode::NOT_FOUND => ApiError::NotFound("no such route".into()),
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("this route does not take a body of this type".into()),
             StatusCode::CONFLICT => ApiError::Conflict("this conflicts with what the server holds".into()),
             StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(format!("a layer answered {status}")),
-            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited("too many requests; try again later".into(), DEFAULT_RETRY_AFTER_SECS),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+                message: "too many requests; try again later".into(),
+                retry_after: DEFAULT_RETRY_AFTER_SECS,
+            },
             s if s.is_client_error() => ApiError::BadRequest(
                 s.canonical_reason()
                     .map_or_else(|| "the request is not valid".to_owned(), |r| format!("the request is not valid: {}", r.to_lowercase())),
@@ -131,14 +130,15 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
             ApiError::TooLarge | ApiError::FileTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
             ApiError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, codes::QUOTA_EXCEEDED),
-            ApiError::Unauthorized | ApiError::ClockSkew => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::BAD_REQUEST),
             ApiError::UsernameTaken => (StatusCode::CONFLICT, codes::USERNAME_TAKEN),
             ApiError::StaleEpoch => (StatusCode::CONFLICT, codes::STALE_EPOCH),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
-            ApiError::RateLimited(..) | ApiError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::Queue(code, _) => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
@@ -157,7 +157,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotMember => ApiError::Forbidden(e.to_string()),
             StoreError::StaleEpoch { .. } => ApiError::StaleEpoch,
             StoreError::Invalid(m) => ApiError::BadRequest(m),
-            StoreError::TooMany(m, retry_after) => ApiError::RateLimited(m.into(), retry_after),
+            StoreError::TooMany(m, retry_after) => ApiError::RateLimited { message: m.into(), retry_after },
             StoreError::Denied(m) => ApiError::Forbidden(m),
             StoreError::Quota { needed, used, quota } => ApiError::QuotaExceeded(format!(
                 "this upload needs {} but only {} of your {} quota is left",
@@ -221,7 +221,7 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Every 429 says when to come back.
         match &self {
-            ApiError::SlowDown { retry_after, .. } | ApiError::RateLimited(_, retry_after) => {
+            ApiError::RateLimited { retry_after, .. } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
             }
             ApiError::Queue(..) => {
@@ -235,8 +235,6 @@ impl IntoResponse for ApiError {
 
 /// `Retry-After` of a 429 that names no time of its own (made by a layer).
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
-
-
 
 /// Response middleware: gives a JSON [`ErrorBody`] to any error answer that lacks one
 /// (made by a layer or by axum itself: body limit, timeout, unknown method).
@@ -281,6 +279,6 @@ impl ApiError {
     /// The answer to a request over a rate limit (`rate`).
     pub(crate) fn slow_down(what: &str, wait: std::time::Duration) -> ApiError {
         let retry_after = crate::rate::retry_after_secs(wait);
-        ApiError::SlowDown { message: format!("too many {what} from here; try again in {retry_after} s"), retry_after }
+        ApiError::RateLimited { message: format!("too many {what} from here; try again in {retry_after} s"), retry_after }
     }
 }

@@ -75,7 +75,7 @@ impl FromRequest<AppState> for SignedRequest {
             .map_err(|_| ApiError::Unauthorized)?;
         let skew = hush_core::now_ms().abs_diff(timestamp);
         if skew > MAX_CLOCK_SKEW_MS.unsigned_abs() {
-            return Err(ApiError::ClockSkew);
+            return Err(ApiError::Unauthorized);
         }
         let nonce = header(headers, HEADER_NONCE)?.to_owned();
         if !nonce_well_formed(&nonce) {

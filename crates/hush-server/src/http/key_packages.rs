@@ -135,7 +135,5 @@ fn claims_refused(refused: Refused) -> ApiError {
             wait,
         ),
     };
-    // Whole seconds, rounded up: a client that waits as told is let through.
-    let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    ApiError::SlowDown { message, retry_after: retry_after_secs.max(1) }
+    ApiError::RateLimited { message, retry_after: crate::rate::retry_after_secs(wait) }
 }

@@ -116,6 +116,7 @@ pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        .layer(axum::middleware::from_fn(media_type))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
@@ -182,4 +183,36 @@ async fn by_address(
         }
     }
     next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
+/// Every body says what it is: JSON on every route but an upload chunk, which is raw bytes
+/// (`application/octet-stream`). A body with no `Content-Type` or another one is refused
+/// with `415` before it is read. Requests without a body are not checked.
+async fn media_type(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header;
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body {
+        let chunk = req.method() == axum::http::Method::PUT
+            && req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .is_some_and(|p| p.as_str() == ep::PutChunk::PATH);
+        let wanted = if chunk { "application/octet-stream" } else { "application/json" };
+        // The media type's essence: parameters (`; charset=utf-8`) and case don't matter.
+        let given = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        if given.as_deref() != Some(wanted) {
+            let what = given.map_or_else(|| "no Content-Type".to_owned(), |g| format!("Content-Type {}", error::shown(&g)));
+            return ApiError::UnsupportedMediaType(format!("this route takes a body of type {wanted}, not one with {what}"))
+                .into_response();
+        }
+    }
+    next.run(req).await
 }

@@ -118,7 +118,7 @@ async fn fetch_backup(
             .await;
         if let Err(StoreError::TooMany(m, retry_after)) = attempt {
             tracing::warn!(%username, ?slot, "wrong recovery attempts rate-limited");
-            return Err(ApiError::SlowDown { message: m.into(), retry_after });
+            return Err(ApiError::RateLimited { message: m.into(), retry_after });
         }
         attempt?;
     }

@@ -299,10 +299,11 @@ impl Client {
             .expect("request is sent")
     }
 
-    /// `PUT path`, unsigned, with this upload as its body (and no content type).
+    /// `PUT path`, unsigned, with this upload as its body.
     pub async fn put_backup_unsigned(&self, server: &Running, path: &str, upload: &BackupUpload) -> reqwest::Response {
         self.http
             .put(server.url(path))
+            .header("content-type", "application/json")
             .body(serde_json::to_vec(upload).unwrap())
             .send()
             .await

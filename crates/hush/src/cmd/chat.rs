@@ -1,5 +1,7 @@
 //! Messaging commands: send, read, watch, and check who you talk to.
 
+use std::time::Duration;
+
 use super::*;
 
 pub(crate) async fn run(ctx: &Ctx, cmd: ChatCmd) -> anyhow::Result<()> {
@@ -87,6 +89,7 @@ pub(crate) async fn deliver_unread(c: &mut Client, output: &mut out::Output, jso
 }
 
 pub(crate) async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
+    use hush_client::push::{Notifier, Push};
     let p = passphrase(false)?;
     let mut output = out::Output::new();
     let mut c = Client::open(home, p.0.as_bytes(), &trust())?;
@@ -97,21 +100,77 @@ pub(crate) async fn watch(home: &Path, json: bool) -> anyhow::Result<()> {
     let (url, headers) = c.websocket_request()?;
     // Release the home so other hush commands can use it between syncs.
     drop(c);
-    let mut notify = hush_client::push::connect(&url, headers, &trust()).await?;
+    // The server answered a moment ago: if the live connection fails now, it is worth
+    // retrying, as when it drops later.
+    let mut notify: Option<Notifier> = match hush_client::push::connect(&url, headers, &trust()).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            eprintln!("{e}; reconnecting");
+            None
+        }
+    };
+    // While the live connection is down: how long until the next try.
+    let mut retry_in = Duration::from_secs(1);
     loop {
+        let wait = if notify.is_some() { Duration::from_secs(30) } else { retry_in };
         tokio::select! {
-            ev = notify.next() => {
-                if !ev { anyhow::bail!("the server closed the live connection"); }
-            }
-            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            push = async {
+                match notify.as_mut() {
+                    Some(n) => n.next().await,
+                    None => std::future::pending().await,
+                }
+            } => match push {
+                Push::Inbox => {}
+                Push::Replaced => anyhow::bail!(
+                    "this device opened more live connections elsewhere (another `hush watch`, or the app) than the server keeps open for one device, so it closed this one, the oldest; stop one of them and run `hush watch` again"
+                ),
+                Push::Revoked => {
+                    // The inbox says why (revoked, or the account disabled by the operator).
+                    let mut c = Client::open(home, p.0.as_bytes(), &trust())?;
+                    let why = deliver_unread(&mut c, &mut output, json).await.err().map_or_else(|| "this device was revoked".to_owned(), |e| e.to_string());
+                    anyhow::bail!("the server closed the live connection: {why}");
+                }
+                Push::Lost(reason) => {
+                    eprintln!("the live connection to the server was lost ({reason}); reconnecting");
+                    notify = None;
+                    retry_in = Duration::from_secs(1);
+                    continue;
+                }
+            },
+            _ = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
         let mut c = Client::open(home, p.0.as_bytes(), &trust())?;
-        deliver_unread(&mut c, &mut output, json).await?;
+        match deliver_unread(&mut c, &mut output, json).await {
+            Ok(()) => {}
+            // The server is away: keep trying, as the live connection does.
+            Err(e) if notify.is_none() && is_unreachable(&e) => {}
+            Err(e) if notify.is_none() => anyhow::bail!("the server closed the live connection: {e}"),
+            Err(e) => return Err(e),
+        }
         if output.closed() {
             return Ok(());
         }
+        if notify.is_none() {
+            let (url, headers) = c.websocket_request()?;
+            drop(c);
+            match hush_client::push::connect(&url, headers, &trust()).await {
+                Ok(n) => {
+                    eprintln!("the live connection is back");
+                    notify = Some(n);
+                }
+                Err(_) => retry_in = (retry_in * 2).min(Duration::from_secs(30)),
+            }
+        }
     }
+}
+
+/// Whether a command failed because the server could not be reached (worth retrying).
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<hush_client::ClientError>(),
+        Some(hush_client::ClientError::Api(hush_client::api::ApiError::Unreachable { .. }))
+    )
 }
 
 

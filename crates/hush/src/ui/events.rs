@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use hush_client::drive::{Progress, Stage};
+use hush_client::push::Push;
 use serde_json::json;
 
 use super::{Shared, Ui};
@@ -49,9 +50,16 @@ pub(crate) fn follow(ui: Shared) {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             };
+            let mut live = true;
             loop {
                 tokio::select! {
-                    alive = n.next() => if !alive { break },
+                    push = n.next(), if live => match push {
+                        Push::Inbox => {}
+                        Push::Lost(_) => break,
+                        // Another live connection of this device took over (or it was
+                        // revoked): reconnecting would only close another; keep syncing.
+                        Push::Replaced | Push::Revoked => live = false,
+                    },
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
                 }
                 sync_now(&ui).await;

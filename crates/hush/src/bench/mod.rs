@@ -1,5 +1,8 @@
-//! `hush bench`: messages per second through one local server, and send-to-receive
-//! latency, with the real client library, real SQLite and real HTTP on loopback.
+//! `hush bench`: messages per second through one local server (with and without a crowd
+//! of idle WebSockets of other devices), and send-to-receive latency, with the real client
+//! library, real SQLite and real HTTP on loopback.
+
+mod crowd;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,10 @@ pub struct BenchArgs {
     /// Run only the files benchmark (with --file-mib, default 1024).
     #[arg(long)]
     files_only: bool,
+    /// Measure the throughput again with this many idle push WebSockets of other devices
+    /// open (four per device, the most one device may hold); 0 skips it.
+    #[arg(long, default_value_t = 2000)]
+    idle_websockets: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -71,7 +78,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"))).await?;
+    let mut config = hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"));
+    // Every client of the bench, the crowd's sockets included, comes from 127.0.0.1.
+    config.max_connections_per_ip = config.max_connections;
+    let per_device = config.max_websockets_per_device;
+    let server = hush_server::Server::bind(config).await?;
     let url = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
@@ -88,19 +99,30 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
 
     // Throughput: alice sends N messages, each acknowledged by the server (durable), then
     // bob fetches and decrypts them all.
-    let texts: Vec<String> = (0..args.messages).map(|i| format!("bench message {i}")).collect();
-    let t0 = Instant::now();
-    alice.send_many("bob", &texts).await?;
-    let sent = t0.elapsed();
-    let mut got = 0;
-    while got < args.messages {
-        got += bob.sync_and_take_unread().await?.iter().filter(|m| m.kind == "text").count();
-    }
-    let total = t0.elapsed();
-    let n = args.messages as f64;
+    let (sent, total) = throughput(&mut alice, &mut bob, args.messages, "").await?;
     println!("throughput, {} messages of ~20 bytes, 1:1 conversation:", args.messages);
-    println!("  send --stdin (encrypt + durable accept)   {:>8.0} msg/s", n / sent.as_secs_f64());
-    println!("  send + receive (fetch, decrypt, ack)      {:>8.0} msg/s", n / total.as_secs_f64());
+    println!("  send --stdin (encrypt + durable accept)   {:>8.0} msg/s", sent);
+    println!("  send + receive (fetch, decrypt, ack)      {:>8.0} msg/s", total);
+
+    // The same with a crowd of idle live connections of other people's devices: a push
+    // must wake only its own devices' sockets, so the figures should barely move.
+    if args.idle_websockets > 0 {
+        let before = crowd::rss_mib();
+        let crowd = crowd::gather(&url, args.idle_websockets.div_ceil(per_device), per_device).await?;
+        let with = crowd::rss_mib();
+        let (sent_c, total_c) = throughput(&mut alice, &mut bob, args.messages, "crowd ").await?;
+        println!(
+            "the same with {} idle WebSockets of {} other devices open ({} still open after, {} woken):",
+            crowd.opened,
+            crowd.devices,
+            crowd.still_open(),
+            crowd.woken()
+        );
+        println!("  send --stdin                              {:>8.0} msg/s   {:>4.0}% of the figure without", sent_c, 100.0 * sent_c / sent);
+        println!("  send + receive                            {:>8.0} msg/s   {:>4.0}% of the figure without", total_c, 100.0 * total_c / total);
+        println!("  resident memory of this process (server and all clients): {before} MiB before the crowd, {with} MiB with it");
+        drop(crowd);
+    }
 
     // Aggregate: several pairs at once, each sender posting one message at a time (no
     // batching), as independent chat clients would.
@@ -159,6 +181,21 @@ async fn messaging(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()
     let _ = handle.await;
     drop((alice, bob));
     Ok(())
+}
+
+/// alice sends `n` messages in one call (each acknowledged by the server, durable), then bob
+/// fetches and decrypts them all: (sent per second, sent and received per second).
+async fn throughput(alice: &mut Client, bob: &mut Client, n: usize, label: &str) -> anyhow::Result<(f64, f64)> {
+    let texts: Vec<String> = (0..n).map(|i| format!("bench {label}message {i}")).collect();
+    let t0 = Instant::now();
+    alice.send_many("bob", &texts).await?;
+    let sent = t0.elapsed();
+    let mut got = 0;
+    while got < n {
+        got += bob.sync_and_take_unread().await?.iter().filter(|m| m.kind == "text").count();
+    }
+    let total = t0.elapsed();
+    Ok((n as f64 / sent.as_secs_f64(), n as f64 / total.as_secs_f64()))
 }
 
 fn rate(bytes: u64, d: Duration) -> String {
@@ -227,7 +264,8 @@ async fn files(mib: u64, dir: &std::path::Path) -> anyhow::Result<()> {
         _ => println!("  age command-line tool: not installed (Debian package `age`), skipped"),
     }
 
-    let server = hush_server::Server::bind(hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"))).await?;
+    let config = hush_server::ServerConfig::new("127.0.0.1:0".parse()?, dir.join("server"));
+    let server = hush_server::Server::bind(config).await?;
     let url = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
