@@ -17,12 +17,11 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hush_core::auth::{MAX_CLOCK_SKEW_MS, canonical_request, nonce_well_formed};
-use hush_core::identity::{PublicKey, device_id_well_formed};
+use hush_core::auth::{
+    HeaderValues, MAX_CLOCK_SKEW_MS, SignatureHeaders, canonical_request, parse_signature_headers,
+};
+use hush_core::identity::PublicKey;
 use hush_proto::{HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RECOVERY_DEVICE};
 use serde::de::DeserializeOwned;
 
@@ -54,39 +53,21 @@ pub struct SignedRequest {
     pub body: Bytes,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)
-}
-
 impl FromRequest<AppState> for SignedRequest {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let headers = req.headers();
-        let device_id = header(headers, HEADER_DEVICE)?.to_owned();
-        if !device_id_well_formed(&device_id) && device_id != RECOVERY_DEVICE {
-            return Err(ApiError::Unauthorized);
-        }
-        let timestamp: i64 = header(headers, HEADER_TIMESTAMP)?
-            .parse()
-            .map_err(|_| ApiError::Unauthorized)?;
-        let skew = hush_core::now_ms().abs_diff(timestamp);
-        if skew > MAX_CLOCK_SKEW_MS.unsigned_abs() {
-            return Err(ApiError::Unauthorized);
-        }
-        let nonce = header(headers, HEADER_NONCE)?.to_owned();
-        if !nonce_well_formed(&nonce) {
-            return Err(ApiError::Unauthorized);
-        }
-        let signature = URL_SAFE_NO_PAD
-            .decode(header(headers, HEADER_SIGNATURE)?)
-            .map_err(|_| ApiError::Unauthorized)?;
-        if signature.len() != 64 {
-            return Err(ApiError::Unauthorized);
-        }
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let values = HeaderValues {
+            device: get(HEADER_DEVICE),
+            timestamp: get(HEADER_TIMESTAMP),
+            nonce: get(HEADER_NONCE),
+            signature: get(HEADER_SIGNATURE),
+        };
+        let SignatureHeaders { device_id, timestamp_ms: timestamp, nonce, signature } =
+            // Every failed check, a stale time included, gets the same 401.
+            parse_signature_headers(&values, RECOVERY_DEVICE, hush_core::now_ms()).map_err(|_| ApiError::Unauthorized)?;
         let method = req.method().as_str().to_owned();
         let path_and_query = req
             .uri()
