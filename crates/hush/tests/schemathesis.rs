@@ -70,7 +70,7 @@ fn register(url: &str, username: &str) -> (String, SecretKey) {
     let signature = key.sign(&canonical_request("POST", "/v1/register", timestamp, &nonce, &body));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let status = runtime.block_on(async {
-        reqwest::Client::new()
+        http_client()
             .post(format!("{url}/v1/register"))
             .header("content-type", "application/json")
             .header(HEADER_DEVICE, &device_id)
@@ -102,6 +102,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_contract() {
         .args(["--exclude-path", WebSocket::PATH])
         .args(["--workers", "2", "--seed", "1", "--generation-database", "none", "--no-color"])
         .args(["--generation-with-security-parameters", "false", "--request-timeout", "30"])
+        // More flags, to look closer by hand (e.g. `--report har --report-dir DIR`).
+        .args(std::env::var("HUSH_SCHEMATHESIS_ARGS").unwrap_or_default().split_whitespace())
         .env("SCHEMATHESIS_HOOKS", "hush_hooks")
         .env("PYTHONPATH", &hooks)
         .env("HUSH_SCHEMATHESIS_DEVICE", &device_id)
