@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document of API v1, built from [`endpoints`](crate::endpoints) (every
+//! The OpenAPI 3.1 document of API v1, built from [`endpoints`] (every
 //! endpoint [`every_endpoint!`](crate::every_endpoint) names, its method, path, access,
 //! query and bodies) and the wire types' schemas (`utoipa`). `hush server` serves it at
 //! `GET /v1/openapi.json`; docs/openapi.json is a copy a test keeps equal.
