@@ -6,6 +6,7 @@ use crate::B64;
 
 /// A device's upload when it joins: its certificate and a batch of KeyPackages.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceUpload {
     /// Encoded `hush_core::identity::DeviceCertificate`.
@@ -18,6 +19,7 @@ pub struct DeviceUpload {
 
 /// `POST /v1/register`: create a user with its first device. Signed by that device's key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The requested username.
@@ -34,6 +36,7 @@ pub struct RegisterRequest {
 
 /// Answer to register and to add-device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisteredDevice {
     /// The username.
     pub username: String,
@@ -43,6 +46,7 @@ pub struct RegisteredDevice {
 
 /// A device as the directory lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceRecord {
     /// The device id.
     pub device_id: String,
@@ -54,6 +58,7 @@ pub struct DeviceRecord {
 /// each of its devices can account for every version of its key-directory history with
 /// certificates its identity key signed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnDevices {
     /// The devices, oldest first.
     pub devices: Vec<OwnDevice>,
@@ -61,6 +66,7 @@ pub struct OwnDevices {
 
 /// One device in [`OwnDevices`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnDevice {
     /// The device id.
     pub device_id: String,
@@ -74,6 +80,7 @@ pub struct OwnDevice {
 
 /// `GET /v1/users/{username}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRecord {
     /// The username.
     pub username: String,
@@ -86,6 +93,7 @@ pub struct UserRecord {
 
 /// `POST /v1/keypackages`: upload more KeyPackages for the calling device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyPackageUpload {
     /// KeyPackages to add.
@@ -96,6 +104,7 @@ pub struct KeyPackageUpload {
 
 /// `GET /v1/keypackages/count`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyPackageCount {
     /// Ordinary (single-use) KeyPackages left for the calling device.
     pub remaining: u64,
@@ -107,6 +116,7 @@ pub struct KeyPackageCount {
 
 /// One claimed KeyPackage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimedKeyPackage {
     /// The device it belongs to.
     pub device_id: String,
@@ -116,6 +126,7 @@ pub struct ClaimedKeyPackage {
 
 /// `POST /v1/users/{username}/claim`: one KeyPackage for each of the user's devices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimResponse {
     /// One per device.
     pub key_packages: Vec<ClaimedKeyPackage>,

@@ -8,9 +8,11 @@
 //! server: .route(endpoints::Commit::PATH, post(handlers::commit))
 //! ```
 //!
-//! Query parameters are fields of the endpoint's type and part of [`Endpoint::path`]; a
-//! `()` request is a call without a body, a `()` response an answer without one. Raw byte
-//! bodies (upload chunks, blob downloads) are [`RawBytes`].
+//! Query parameters are fields of the endpoint's type and part of [`Endpoint::path`], and
+//! are also listed in [`Endpoint::QUERY`]; a `()` request is a call without a body, a `()`
+//! response an answer without one (`204`). Raw byte bodies (upload chunks, blob downloads)
+//! are [`RawBytes`]. [`every_endpoint!`] names each endpoint once: [`ALL`] and the OpenAPI
+//! document (`openapi` feature) are both made from it.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -53,6 +55,40 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RawBytes;
 
+/// An answer that is plain text (`/health`'s `ok`). A marker, like [`RawBytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlainText;
+
+/// An answer that switches protocols (`101`, the push WebSocket). A marker, like [`RawBytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upgrade;
+
+/// The type of a query parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A signed 64-bit integer.
+    I64,
+    /// An unsigned 32-bit integer.
+    U32,
+    /// An unsigned 64-bit integer.
+    U64,
+    /// Text.
+    Text,
+}
+
+/// One query parameter of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryParam {
+    /// Its name in the query string.
+    pub name: &'static str,
+    /// Whether the server refuses a call without it.
+    pub required: bool,
+    /// Its value's type.
+    pub kind: ParamType,
+    /// What it means.
+    pub doc: &'static str,
+}
+
 /// One route of the API.
 pub trait Endpoint {
     /// The HTTP method.
@@ -61,9 +97,16 @@ pub trait Endpoint {
     const PATH: &'static str;
     /// Who may call it.
     const ACCESS: Access;
+    /// What it does (the type's doc comment).
+    const DOC: &'static str;
+    /// Its query parameters.
+    const QUERY: &'static [QueryParam] = &[];
+    /// Whether success is `201 Created` rather than `200` (or `204` for an empty answer).
+    const CREATED: bool = false;
     /// The JSON body sent (`()`: none; [`RawBytes`]: raw bytes).
     type Request: Serialize;
-    /// The JSON answer (`()`: an empty answer; [`RawBytes`]: raw bytes).
+    /// The JSON answer (`()`: an empty answer; [`RawBytes`]: raw bytes; [`PlainText`]: text;
+    /// [`Upgrade`]: a switch of protocols).
     type Response: DeserializeOwned;
     /// The concrete path of this call, query string included.
     fn path(&self) -> String;
@@ -85,14 +128,16 @@ fn fill(template: &str, values: &[&str]) -> String {
 }
 
 macro_rules! endpoint {
-    ($(#[$doc:meta])* $name:ident, $method:ident $path:literal, $access:ident, $req:ty => $resp:ty) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident, $method:ident $path:literal, $access:ident, $req:ty => $resp:ty $(, created = $created:literal)?) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name;
         impl Endpoint for $name {
             const METHOD: Method = Method::$method;
             const PATH: &'static str = $path;
             const ACCESS: Access = Access::$access;
+            const DOC: &'static str = concat!($($doc),*);
+            $(const CREATED: bool = $created;)?
             type Request = $req;
             type Response = $resp;
             fn path(&self) -> String {
@@ -100,8 +145,8 @@ macro_rules! endpoint {
             }
         }
     };
-    ($(#[$doc:meta])* $name:ident { $($field:ident),+ }, $method:ident $path:literal, $access:ident, $req:ty => $resp:ty) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident { $($field:ident),+ }, $method:ident $path:literal, $access:ident, $req:ty => $resp:ty) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name<'a> {
             $(#[doc = concat!("The `{", stringify!($field), "}` of the path.")] pub $field: &'a str,)+
@@ -110,6 +155,7 @@ macro_rules! endpoint {
             const METHOD: Method = Method::$method;
             const PATH: &'static str = $path;
             const ACCESS: Access = Access::$access;
+            const DOC: &'static str = concat!($($doc),*);
             type Request = $req;
             type Response = $resp;
             fn path(&self) -> String {
@@ -122,13 +168,13 @@ macro_rules! endpoint {
 // ---------------------------------------------------------------------------- accounts
 endpoint!(
     /// Liveness and storage health (plain text `ok`).
-    Health, Get "/health", Open, () => ());
+    Health, Get "/health", Open, () => PlainText);
 endpoint!(
     /// Create a user with its first device, signed by that device's key.
-    Register, Post "/v1/register", Signed, RegisterRequest => RegisteredDevice);
+    Register, Post "/v1/register", Signed, RegisterRequest => RegisteredDevice, created = true);
 endpoint!(
     /// Add a device to the calling account (linking, recovery).
-    AddDevice, Post "/v1/devices", Signed, DeviceUpload => RegisteredDevice);
+    AddDevice, Post "/v1/devices", Signed, DeviceUpload => RegisteredDevice, created = true);
 endpoint!(
     /// Every device of the calling user, revoked ones included.
     OwnDevicesList, Get "/v1/devices", Signed, () => OwnDevices);
@@ -153,7 +199,7 @@ endpoint!(
 // ---------------------------------------------------------------------------- groups
 endpoint!(
     /// Register a new group with the calling device as its only member.
-    CreateGroup, Post "/v1/groups", Signed, CreateGroupRequest => ());
+    CreateGroup, Post "/v1/groups", Signed, CreateGroupRequest => GroupInfo, created = true);
 endpoint!(
     /// The server's routing view of a group.
     Group { group_id }, Get "/v1/groups/{group_id}", Signed, () => GroupInfo);
@@ -177,6 +223,11 @@ impl Endpoint for Inbox {
     const METHOD: Method = Method::Get;
     const PATH: &'static str = "/v1/inbox";
     const ACCESS: Access = Access::Signed;
+    const DOC: &'static str = " The calling device's inbox, oldest first: items after `after`, at most `limit`.";
+    const QUERY: &'static [QueryParam] = &[
+        QueryParam { name: "after", required: false, kind: ParamType::I64, doc: "Only items with a larger id (default 0)." },
+        QueryParam { name: "limit", required: false, kind: ParamType::U32, doc: "At most this many items (the server caps it)." },
+    ];
     type Request = ();
     type Response = InboxResponse;
     fn path(&self) -> String {
@@ -195,12 +246,12 @@ endpoint!(
     Ack, Post "/v1/inbox/ack", Signed, AckRequest => ());
 endpoint!(
     /// The push WebSocket (upgrade).
-    WebSocket, Get "/v1/ws", Signed, () => ());
+    WebSocket, Get "/v1/ws", Signed, () => Upgrade);
 
 // ---------------------------------------------------------------------------- linking
 endpoint!(
     /// A new device asks to join an account.
-    CreateLink, Post "/v1/link", Open, LinkRequest => LinkCreated);
+    CreateLink, Post "/v1/link", Open, LinkRequest => LinkCreated, created = true);
 endpoint!(
     /// Link requests waiting for an answer from the calling account.
     PendingLinksList, Get "/v1/link", Signed, () => PendingLinks);
@@ -242,6 +293,11 @@ impl Endpoint for KtAuditGet {
     const METHOD: Method = Method::Get;
     const PATH: &'static str = "/v1/kt/audit";
     const ACCESS: Access = Access::Open;
+    const DOC: &'static str = " Proof that the directory only grew from epoch `start` to epoch `end`.";
+    const QUERY: &'static [QueryParam] = &[
+        QueryParam { name: "start", required: true, kind: ParamType::U64, doc: "The first epoch." },
+        QueryParam { name: "end", required: true, kind: ParamType::U64, doc: "The last epoch." },
+    ];
     type Request = ();
     type Response = KtAudit;
     fn path(&self) -> String {
@@ -264,7 +320,7 @@ endpoint!(
     GuardianRecovery { username }, Get "/v1/recovery/{username}/guardians", Signed, () => Backup);
 endpoint!(
     /// A new device asks a user's guardians for their shares.
-    CreateGuardianRequest, Post "/v1/guardian-requests", Open, GuardianRequest => GuardianRequestCreated);
+    CreateGuardianRequest, Post "/v1/guardian-requests", Open, GuardianRequest => GuardianRequestCreated, created = true);
 /// Guardian requests waiting for the calling device's user, as guardian of `username`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardianRequests<'a> {
@@ -275,6 +331,9 @@ impl Endpoint for GuardianRequests<'_> {
     const METHOD: Method = Method::Get;
     const PATH: &'static str = "/v1/guardian-requests";
     const ACCESS: Access = Access::Signed;
+    const DOC: &'static str = " Guardian requests waiting for the calling device's user, as guardian of `username`.";
+    const QUERY: &'static [QueryParam] =
+        &[QueryParam { name: "username", required: true, kind: ParamType::Text, doc: "The user being recovered." }];
     type Request = ();
     type Response = PendingGuardianRequests;
     fn path(&self) -> String {
@@ -307,6 +366,13 @@ impl Endpoint for PutChunk<'_> {
     const METHOD: Method = Method::Put;
     const PATH: &'static str = "/v1/uploads/{upload_id}";
     const ACCESS: Access = Access::Signed;
+    const DOC: &'static str = " One chunk of an upload, written at `offset`.";
+    const QUERY: &'static [QueryParam] = &[QueryParam {
+        name: "offset",
+        required: true,
+        kind: ParamType::U64,
+        doc: "Where the chunk starts: the upload's `received`.",
+    }];
     type Request = RawBytes;
     type Response = UploadStatus;
     fn path(&self) -> String {
@@ -328,6 +394,9 @@ impl Endpoint for Blob<'_> {
     const METHOD: Method = Method::Get;
     const PATH: &'static str = "/v1/blobs/{blob_id}";
     const ACCESS: Access = Access::Signed;
+    const DOC: &'static str = " A blob's bytes, from `offset` on.";
+    const QUERY: &'static [QueryParam] =
+        &[QueryParam { name: "offset", required: false, kind: ParamType::U64, doc: "Where to start (default 0)." }];
     type Request = ();
     type Response = RawBytes;
     fn path(&self) -> String {
@@ -352,6 +421,9 @@ impl Endpoint for SpaceStatesGet<'_> {
     const METHOD: Method = Method::Get;
     const PATH: &'static str = "/v1/spaces/{space}/states";
     const ACCESS: Access = Access::Signed;
+    const DOC: &'static str = " A space's signed states after version `after`.";
+    const QUERY: &'static [QueryParam] =
+        &[QueryParam { name: "after", required: true, kind: ParamType::U64, doc: "The last version the caller saw." }];
     type Request = ();
     type Response = SpaceStates;
     fn path(&self) -> String {
@@ -362,58 +434,79 @@ endpoint!(
     /// The calling user's storage use and quota.
     QuotaGet, Get "/v1/quota", Signed, () => Quota);
 
+// ---------------------------------------------------------------------------- the contract
+endpoint!(
+    /// This API's OpenAPI 3.1 document (also in docs/openapi.json).
+    OpenApiGet, Get "/v1/openapi.json", Open, () => serde_json::Value);
+
 fn with_query(path: &str, query: &[String]) -> String {
     if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }
 }
 
+/// Calls `$callback!` with the name of every endpoint type, once each: the one list that
+/// [`ALL`], the router's check and the OpenAPI document are made from.
+#[macro_export]
+macro_rules! every_endpoint {
+    ($callback:ident) => {
+        $callback! {
+            Health,
+            Register,
+            AddDevice,
+            OwnDevicesList,
+            RevokeDevice,
+            User,
+            Claim,
+            UploadKeyPackages,
+            CountKeyPackages,
+            CreateGroup,
+            Group,
+            Commit,
+            PostMessage,
+            Inbox,
+            Ack,
+            WebSocket,
+            CreateLink,
+            PendingLinksList,
+            Link,
+            AnswerLink,
+            LinkNewDevice,
+            ApproveLink,
+            FailLink,
+            KtInfoGet,
+            KtLookupGet,
+            KtHistoryGet,
+            KtAuditGet,
+            PutBackup,
+            Recovery,
+            PutGuardianBackup,
+            GuardianRecovery,
+            CreateGuardianRequest,
+            GuardianRequests,
+            GuardianRequestShares,
+            PostGuardianShare,
+            StartUpload,
+            Upload,
+            PutChunk,
+            CompleteUpload,
+            Blob,
+            Space,
+            UpdateSpace,
+            SpaceStatesGet,
+            QuotaGet,
+            OpenApiGet
+        }
+    };
+}
+
+macro_rules! method_and_path {
+    ($($name:ident),+ $(,)?) => {
+        &[$(($name::METHOD, $name::PATH)),+]
+    };
+}
+
 /// Every endpoint's method and path template, for checks that the router serves exactly
 /// these.
-pub const ALL: &[(Method, &str)] = &[
-    (Health::METHOD, Health::PATH),
-    (Register::METHOD, Register::PATH),
-    (AddDevice::METHOD, AddDevice::PATH),
-    (OwnDevicesList::METHOD, OwnDevicesList::PATH),
-    (RevokeDevice::METHOD, RevokeDevice::PATH),
-    (User::METHOD, User::PATH),
-    (Claim::METHOD, Claim::PATH),
-    (UploadKeyPackages::METHOD, UploadKeyPackages::PATH),
-    (CountKeyPackages::METHOD, CountKeyPackages::PATH),
-    (CreateGroup::METHOD, CreateGroup::PATH),
-    (Group::METHOD, Group::PATH),
-    (Commit::METHOD, Commit::PATH),
-    (PostMessage::METHOD, PostMessage::PATH),
-    (Inbox::METHOD, Inbox::PATH),
-    (Ack::METHOD, Ack::PATH),
-    (WebSocket::METHOD, WebSocket::PATH),
-    (CreateLink::METHOD, CreateLink::PATH),
-    (PendingLinksList::METHOD, PendingLinksList::PATH),
-    (Link::METHOD, Link::PATH),
-    (AnswerLink::METHOD, AnswerLink::PATH),
-    (LinkNewDevice::METHOD, LinkNewDevice::PATH),
-    (ApproveLink::METHOD, ApproveLink::PATH),
-    (FailLink::METHOD, FailLink::PATH),
-    (KtInfoGet::METHOD, KtInfoGet::PATH),
-    (KtLookupGet::METHOD, KtLookupGet::PATH),
-    (KtHistoryGet::METHOD, KtHistoryGet::PATH),
-    (KtAuditGet::METHOD, KtAuditGet::PATH),
-    (PutBackup::METHOD, PutBackup::PATH),
-    (Recovery::METHOD, Recovery::PATH),
-    (PutGuardianBackup::METHOD, PutGuardianBackup::PATH),
-    (GuardianRecovery::METHOD, GuardianRecovery::PATH),
-    (CreateGuardianRequest::METHOD, CreateGuardianRequest::PATH),
-    (GuardianRequests::METHOD, GuardianRequests::PATH),
-    (GuardianRequestShares::METHOD, GuardianRequestShares::PATH),
-    (PostGuardianShare::METHOD, PostGuardianShare::PATH),
-    (StartUpload::METHOD, StartUpload::PATH),
-    (Upload::METHOD, Upload::PATH),
-    (PutChunk::METHOD, PutChunk::PATH),
-    (CompleteUpload::METHOD, CompleteUpload::PATH),
-    (Blob::METHOD, Blob::PATH),
-    (Space::METHOD, Space::PATH),
-    (UpdateSpace::METHOD, UpdateSpace::PATH),
-    (SpaceStatesGet::METHOD, SpaceStatesGet::PATH),
-    (QuotaGet::METHOD, QuotaGet::PATH),
-];
+pub const ALL: &[(Method, &str)] = every_endpoint!(method_and_path);
 
 #[cfg(test)]
 mod tests {
@@ -428,6 +521,32 @@ mod tests {
         assert_eq!(PutChunk { upload_id: "ab", offset: 9 }.path(), "/v1/uploads/ab?offset=9");
         assert_eq!(Space { space: "drive:alice" }.path(), "/v1/spaces/drive:alice");
         assert_eq!(KtAuditGet { start: 1, end: 2 }.path(), "/v1/kt/audit?start=1&end=2");
+    }
+
+    /// The query names [`Endpoint::path`] writes are the ones [`Endpoint::QUERY`] lists.
+    #[test]
+    fn query_parameters_are_listed() {
+        fn names<E: Endpoint>(call: &E) -> (Vec<String>, Vec<&'static str>) {
+            let path = call.path();
+            let written = path
+                .split_once('?')
+                .map(|(_, q)| q.split('&').map(|kv| kv.split('=').next().unwrap_or_default().to_owned()).collect())
+                .unwrap_or_default();
+            (written, E::QUERY.iter().map(|q| q.name).collect())
+        }
+        let all = [
+            names(&Inbox { after: Some(1), limit: Some(2) }),
+            names(&KtAuditGet { start: 1, end: 2 }),
+            names(&GuardianRequests { username: "bob" }),
+            names(&PutChunk { upload_id: "ab", offset: 0 }),
+            names(&Blob { blob_id: "ab", offset: 0 }),
+            names(&SpaceStatesGet { space: "drive:bob", after: 0 }),
+            names(&Commit { group_id: "00" }),
+        ];
+        for (written, listed) in all {
+            assert_eq!(written, listed);
+        }
+        assert!(Inbox::QUERY.iter().all(|q| !q.required), "the inbox's parameters are optional");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub const UPLOAD_CHUNK_MAX: usize = 8 * 1024 * 1024;
 
 /// `POST /v1/uploads`: start a resumable upload of one blob of `size` bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UploadStart {
     /// The space the blob is meant for (the caller must have access to it).
@@ -24,6 +25,7 @@ pub struct UploadStart {
 
 /// Answer to `POST /v1/uploads`, `PUT /v1/uploads/{id}?offset=N` and `GET /v1/uploads/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadStatus {
     /// The upload's id; once complete, the blob's id.
     pub upload_id: String,
@@ -35,6 +37,7 @@ pub struct UploadStatus {
 
 /// Answer to `POST /v1/uploads/{id}/complete`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlobInfo {
     /// The blob's id (the upload's id).
     pub blob_id: String,
@@ -44,6 +47,7 @@ pub struct BlobInfo {
 
 /// One row of a space: an entry's signed, encrypted manifest and the blobs it refers to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpaceRow {
     /// The entry's id (32 hex characters, chosen by the client).
@@ -56,6 +60,7 @@ pub struct SpaceRow {
 
 /// `GET /v1/spaces/{space}`: the space's current signed state and all its rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpaceView {
     /// The state's version (0: nothing written yet).
     pub version: u64,
@@ -68,6 +73,7 @@ pub struct SpaceView {
 /// `POST /v1/spaces/{space}`: replace the state and change rows, if the state is still at
 /// `expected_version` (otherwise `409 conflict`: fetch again and redo the change).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpaceUpdate {
     /// The version the change was made against; the new state's version is this plus one.
@@ -85,6 +91,7 @@ pub struct SpaceUpdate {
 /// continues the version it saw last. At most [`MAX_SPACE_STATES`] per answer; ask again
 /// after the last one for more.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpaceStates {
     /// The signed states, each exactly as its writer posted it.
     pub states: Vec<B64>,
@@ -92,6 +99,7 @@ pub struct SpaceStates {
 
 /// Query of `GET /v1/spaces/{space}/states`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpaceStatesQuery {
     /// The last version the client already holds (0: from the start).
     pub after: u64,
@@ -102,6 +110,7 @@ pub const MAX_SPACE_STATES: u64 = 500;
 
 /// Answer to `POST /v1/spaces/{space}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpaceVersion {
     /// The space's version after the change.
     pub version: u64,
@@ -109,6 +118,7 @@ pub struct SpaceVersion {
 
 /// `GET /v1/quota`: the calling user's storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quota {
     /// Bytes held for this user: stored blobs plus uploads in progress.
     pub used: u64,

@@ -6,6 +6,7 @@ use crate::B64;
 
 /// `POST /v1/groups`: register a new group with the calling device as its only member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     /// The MLS group id (16 random bytes).
@@ -19,6 +20,7 @@ pub struct CreateGroupRequest {
 /// every current member device but the sender, delivers the Welcome to the added
 /// devices, and updates its routing list. Any other case is `409 stale_epoch`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommitRequest {
     /// The commit (TLS-encoded `MlsMessageOut`).
@@ -33,6 +35,7 @@ pub struct CommitRequest {
 
 /// `POST /v1/groups/{group_id_hex}/messages`: an application message or a proposal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// The MLS message (TLS-encoded `MlsMessageOut`), in the group's current epoch.
@@ -41,6 +44,7 @@ pub struct MessageRequest {
 
 /// Answer to a commit or a message: where it was placed in the group's order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     /// Server-wide message id.
     pub message_id: i64,
@@ -50,6 +54,7 @@ pub struct Accepted {
 
 /// `GET /v1/groups/{group_id_hex}`: the server's routing view of a group.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupInfo {
     /// The group's current epoch as the server has ordered it.
     pub epoch: u64,
@@ -59,6 +64,7 @@ pub struct GroupInfo {
 
 /// What an inbox item carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InboxKind {
     /// An MLS message of a group: application, proposal or commit.
@@ -73,6 +79,7 @@ pub enum InboxKind {
 
 /// One item in a device's inbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxItem {
     /// Inbox-wide increasing id; acknowledge it to delete the item.
     pub id: i64,
@@ -90,6 +97,7 @@ pub struct InboxItem {
 
 /// `GET /v1/inbox?after=ID&limit=N`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxResponse {
     /// Items in server order.
     pub items: Vec<InboxItem>,
@@ -97,6 +105,7 @@ pub struct InboxResponse {
 
 /// `POST /v1/inbox/ack`: delete delivered items.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// Inbox ids to delete.

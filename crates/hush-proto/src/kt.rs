@@ -6,6 +6,7 @@ use crate::B64;
 
 /// A directory root as the server publishes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtRoot {
     /// Epoch number (1 for the first published epoch).
     pub epoch: u64,
@@ -15,6 +16,7 @@ pub struct KtRoot {
 
 /// `GET /v1/kt/info` (unauthenticated): the directory's VRF public key and latest root.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtInfo {
     /// The VRF public key clients verify labels with (pinned on first use).
     pub vrf_public_key: B64,
@@ -30,6 +32,7 @@ pub struct KtInfo {
 
 /// One restore of the server from a backup, as `GET /v1/kt/info` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtRestore {
     /// Counts restores from 1.
     pub generation: u64,
@@ -43,6 +46,7 @@ pub struct KtRestore {
 
 /// `GET /v1/kt/lookup/{username}` (device-authenticated): a lookup proof at the latest epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtLookup {
     /// The root it is proven against.
     pub root: KtRoot,
@@ -52,6 +56,7 @@ pub struct KtLookup {
 
 /// `GET /v1/kt/history/{username}` (device-authenticated): the complete key history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtHistory {
     /// The root it is proven against.
     pub root: KtRoot,
@@ -62,6 +67,7 @@ pub struct KtHistory {
 /// `GET /v1/kt/audit?start=A&end=B` (unauthenticated): proof that the directory only grew
 /// from epoch A to epoch B.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KtAudit {
     /// Root hashes of epochs A..=B, in order.
     pub hashes: Vec<B64>,

@@ -11,6 +11,8 @@
 
 pub mod endpoints;
 pub mod fsio;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 
 mod accounts;
 mod files;
@@ -74,6 +76,7 @@ impl<'de> Deserialize<'de> for B64 {
 
 /// Every error the server answers with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable machine-readable code, see [`codes`].
     pub error: String,

@@ -7,6 +7,7 @@ use crate::B64;
 /// `POST /v1/link` (unauthenticated): a new device asks to join an account. It runs
 /// SPAKE2 with the secret half of the code it shows; `pake` is its first message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The account's username.
@@ -19,6 +20,7 @@ pub struct LinkRequest {
 
 /// Answer to [`LinkRequest`]: a random id that is also the capability to follow it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkCreated {
     /// 32 hex characters.
     pub link_id: String,
@@ -27,6 +29,7 @@ pub struct LinkCreated {
 /// One link request waiting for an answer, as an existing device of the account sees it
 /// (`GET /v1/link`, authenticated).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingLink {
     /// Its id.
     pub link_id: String,
@@ -40,6 +43,7 @@ pub struct PendingLink {
 
 /// `GET /v1/link`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingLinks {
     /// Requests for the caller's account that were not answered yet.
     pub requests: Vec<PendingLink>,
@@ -49,6 +53,7 @@ pub struct PendingLinks {
 /// device's SPAKE2 message and its key confirmation. Accepted once per request: a wrong
 /// code burns the request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkAnswer {
     /// The existing device's SPAKE2 message.
@@ -60,6 +65,7 @@ pub struct LinkAnswer {
 /// `POST /v1/link/{id}/device` (unauthenticated, the id is the capability): the new
 /// device's signing key, MAC'd with the PAKE key. Accepted once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkDevice {
     /// The new device's Ed25519 public key.
@@ -71,6 +77,7 @@ pub struct LinkDevice {
 /// `POST /v1/link/{id}/approve` (authenticated): the account bundle sealed with the PAKE
 /// key. Accepted once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkApproval {
     /// Opaque to the server.
@@ -80,6 +87,7 @@ pub struct LinkApproval {
 /// `GET /v1/link/{id}` (unauthenticated, the id is the capability): everything posted so
 /// far for this request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkStatus {
     /// The existing device's answer, once given.
     pub answer: Option<LinkAnswer>,

@@ -7,6 +7,7 @@ use crate::{B64, KtHistory};
 /// `PUT /v1/backup` (device-authenticated): the account backup, sealed on the device with
 /// a key derived from the recovery phrase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BackupUpload {
     /// Ed25519 public key derived from the recovery phrase; only a request signed by its
@@ -21,6 +22,7 @@ pub struct BackupUpload {
 /// `GET /v1/recovery/{username}`, signed with the recovery auth key (header
 /// `x-hush-device: recovery`): the latest backup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backup {
     /// Its version.
     pub version: u64,
@@ -39,6 +41,7 @@ pub const RECOVERY_DEVICE: &str = "recovery";
 /// `POST /v1/guardian-requests` (unauthenticated): a new device asks `username`'s
 /// guardians for their shares, to be sealed to `hpke_key`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GuardianRequest {
     /// The account being recovered.
@@ -49,6 +52,7 @@ pub struct GuardianRequest {
 
 /// Answer to [`GuardianRequest`]: a random id that is also the capability to fetch shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuardianRequestCreated {
     /// 32 hex characters.
     pub request_id: String,
@@ -57,6 +61,7 @@ pub struct GuardianRequestCreated {
 /// One pending guardian request, as a guardian sees it
 /// (`GET /v1/guardian-requests?username=U`, device-authenticated).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingGuardianRequest {
     /// Its id.
     pub request_id: String,
@@ -68,6 +73,7 @@ pub struct PendingGuardianRequest {
 
 /// `GET /v1/guardian-requests?username=U`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingGuardianRequests {
     /// Unexpired requests for that account.
     pub requests: Vec<PendingGuardianRequest>,
@@ -76,6 +82,7 @@ pub struct PendingGuardianRequests {
 /// `POST /v1/guardian-requests/{id}/shares` (device-authenticated): a guardian's share,
 /// sealed to the request's HPKE key. One per guardian device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SealedShare {
     /// Opaque to the server.
@@ -84,6 +91,7 @@ pub struct SealedShare {
 
 /// `GET /v1/guardian-requests/{id}` (unauthenticated; the id is the capability).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuardianShares {
     /// The sealed shares posted so far.
     pub shares: Vec<B64>,

@@ -99,7 +99,8 @@ pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
         .route(ep::Blob::PATH, get(files::get_blob))
         .route(ep::Space::PATH, get(files::get_space))
         .route(ep::SpaceStatesGet::PATH, get(files::get_space_states))
-        .route(ep::QuotaGet::PATH, get(files::get_quota));
+        .route(ep::QuotaGet::PATH, get(files::get_quota))
+        .route(ep::OpenApiGet::PATH, get(openapi));
     let api = limited(api, config.max_body_bytes, config.request_timeout);
     let chunks = Router::new().route(ep::PutChunk::PATH, put(uploads::put_chunk));
     let chunks = limited(chunks, UPLOAD_BODY_LIMIT, bulk_timeout);
@@ -123,6 +124,13 @@ pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), by_address))
         .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::access_log))
         .with_state(state)
+}
+
+/// `GET /v1/openapi.json`: the API's OpenAPI document (`hush_proto::openapi`), built once.
+async fn openapi() -> axum::response::Response {
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hush_proto::openapi::document().to_json().unwrap_or_default());
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
 }
 
 /// The client's address: the peer, or, behind a proxy (`--behind-tls-proxy`, or any peer
