@@ -324,6 +324,10 @@ async fn malformed_oversized_and_misrouted_requests_get_json_errors() {
     let res = client.raw(&server, &alice, "PUT", "/v1/uploads/00?offset=0", b"{}".to_vec()).await;
     let refused = expect_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
     assert!(refused.message.contains("application/octet-stream"), "{}", refused.message);
+    // A method the route does not take is a 405 whatever its body.
+    let sig = sign(&alice.key, &alice.device_id, "DELETE", "/v1/uploads/00", b"x");
+    let res = client.send_signed_as(&server, "DELETE", "/v1/uploads/00", "application/octet-stream", b"x".to_vec(), &sig).await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     // With its parameters and in any case, JSON is JSON.
     let body = br#"{"group_id":"AAEC"}"#.to_vec();
     let sig = sign(&alice.key, &alice.device_id, "POST", "/v1/groups", &body);

@@ -204,12 +204,12 @@ async fn media_type(req: axum::extract::Request, next: axum::middleware::Next) -
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim() != "0");
-    if has_body {
-        let chunk = req.method() == axum::http::Method::PUT
-            && req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .is_some_and(|p| p.as_str() == ep::PutChunk::PATH);
+    // Only a route that exists with this method: any other answers 404 or 405 as usual.
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str()).and_then(|path| {
+        ep::ALL.iter().find(|(method, template)| method.as_str() == req.method().as_str() && *template == path)
+    });
+    if has_body && let Some((_, template)) = route {
+        let chunk = req.method() == axum::http::Method::PUT && *template == ep::PutChunk::PATH;
         let wanted = if chunk { "application/octet-stream" } else { "application/json" };
         // The media type's essence: parameters (`; charset=utf-8`) and case don't matter.
         let given = headers
